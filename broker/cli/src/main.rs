@@ -1,0 +1,4 @@
+//! The `ferrimq` binary.
+fn main() {
+    println!("ferrimq");
+}

@@ -1,0 +1,1 @@
+//! ferrimq-config (being built; see docs/architecture.md).

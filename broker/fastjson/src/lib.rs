@@ -1,0 +1,1 @@
+//! ferrimq-fastjson (being built; see docs/architecture.md).

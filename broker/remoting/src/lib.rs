@@ -1,0 +1,1 @@
+//! ferrimq-remoting (being built; see docs/architecture.md).
