@@ -1,4 +1,45 @@
-//! The `ferrimq` binary.
-fn main() {
-    println!("ferrimq");
+//! The `ferrimq` binary: one executable for every ferrimq role and tool.
+//!
+//! Subcommands today: `store` (demo, inspect, dump of a store directory — ferrimq's or the Java
+//! broker's). `namesrv`, `broker`, `standalone` and the admin tools arrive with the broker issue.
+
+mod store_cmd;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// ferrimq: a RocketMQ-compatible message broker.
+#[derive(Debug, Parser)]
+#[command(name = "ferrimq", version, about, long_about = None)]
+struct Cli {
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with a message store directory (CommitLog, ConsumeQueues, IndexFiles).
+    #[command(subcommand)]
+    Store(store_cmd::StoreCommand),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_json);
+    match cli.command {
+        Command::Store(cmd) => store_cmd::run(cmd),
+    }
+}
+
+fn init_logging(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
 }

@@ -78,6 +78,21 @@ pub enum StoreError {
     /// The store has been shut down.
     #[error("store is shut down")]
     ShutDown,
+    /// A store setting cannot work (e.g. a ConsumeQueue file size that is not a multiple of
+    /// 20 bytes, an unparsable `messageDelayLevel`).
+    #[error("invalid store setting: {0}")]
+    InvalidConfig(String),
+    /// The store's partition is fuller than `diskSpaceWarningLevelRatio`; RocketMQ refuses
+    /// puts until cleanup frees space.
+    #[error("disk of {path} is {used_percent}% full (limit {limit_percent}%); refusing writes")]
+    DiskUsageTooHigh {
+        /// The store root.
+        path: PathBuf,
+        /// Measured usage.
+        used_percent: u32,
+        /// The warning level.
+        limit_percent: u32,
+    },
     /// Another process holds the store's lock file.
     #[error("store at {path} is locked by another process")]
     Locked {
