@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the upstream Kubernetes programs the operator's integration tests need, from their Go
 # modules through the Go module proxy (prebuilt binary downloads are not available on the CI
-# machines): kube-apiserver, kube-controller-manager, etcd and helm.
+# machines): kube-apiserver, kube-controller-manager, kubectl, etcd and helm.
 #
-# Output: $FERRIMQ_K8S_CACHE/<k8s version>/bin/{kube-apiserver,kube-controller-manager,etcd,helm}
+# Output: $FERRIMQ_K8S_CACHE/<k8s version>/bin/{kube-apiserver,kube-controller-manager,kubectl,etcd,helm}
 # (default cache ~/.cache/ferrimq-k8s). A binary that already exists is not rebuilt.
 #
 # Usage: scripts/k8s-tools.sh [--print-bin-dir]
@@ -107,7 +107,8 @@ build_tool() {
 build_kubernetes() {
     build_tool kubernetes k8s.io/kubernetes "$K8S_VERSION" "$(staging_version)" "$(k8s_ldflags)" \
         k8s.io/kubernetes/cmd/kube-apiserver \
-        k8s.io/kubernetes/cmd/kube-controller-manager
+        k8s.io/kubernetes/cmd/kube-controller-manager \
+        k8s.io/kubernetes/cmd/kubectl
 }
 
 build_etcd() {

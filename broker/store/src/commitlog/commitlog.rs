@@ -130,6 +130,46 @@ struct Writer {
     last_timestamp: i64,
 }
 
+/// The first record of a batch, after checking the batch is one (topic, queue).
+fn batch_head(msgs: &[MessageRecord]) -> Result<&MessageRecord> {
+    let first = msgs
+        .first()
+        .ok_or_else(|| StoreError::IllegalMessage("empty batch".into()))?;
+    if msgs
+        .iter()
+        .any(|m| m.topic() != first.topic() || m.queue_id() != first.queue_id())
+    {
+        return Err(StoreError::IllegalMessage(
+            "batch mixes topics or queues".into(),
+        ));
+    }
+    Ok(first)
+}
+
+/// Encodes `msgs` back to back into `dst` (starting at global offset `base`), with consecutive
+/// queue offsets from `first_queue_offset` (0 for all when `None`); records `(offset, size)`.
+fn encode_batch(
+    dst: &mut [u8],
+    msgs: &[MessageRecord],
+    base: u64,
+    first_queue_offset: Option<i64>,
+    ts: i64,
+    records: &mut Vec<(u64, usize)>,
+) {
+    let mut at = 0usize;
+    for (i, m) in msgs.iter().enumerate() {
+        let len = m.encoded_len();
+        let stamp = AppendStamp {
+            queue_offset: first_queue_offset.map_or(0, |q| q + i as i64),
+            physical_offset: (base + at as u64) as i64,
+            store_timestamp: ts,
+        };
+        encode_into(m, stamp, &mut dst[at..at + len]);
+        records.push((base + at as u64, len));
+        at += len;
+    }
+}
+
 /// The CommitLog. Cheap to share behind an `Arc`; every method takes `&self`.
 pub struct CommitLog {
     config: CommitLogConfig,
@@ -268,17 +308,7 @@ impl CommitLog {
     /// (SEND_BATCH_MESSAGE). Every record must have the batch's topic and queue id; the total
     /// size is bounded by `max_message_size` like the batch body RocketMQ receives.
     pub fn append_batch(&self, msgs: &[MessageRecord]) -> Result<AppendBatchResult> {
-        let first = msgs
-            .first()
-            .ok_or_else(|| StoreError::IllegalMessage("empty batch".into()))?;
-        if msgs
-            .iter()
-            .any(|m| m.topic() != first.topic() || m.queue_id() != first.queue_id())
-        {
-            return Err(StoreError::IllegalMessage(
-                "batch mixes topics or queues".into(),
-            ));
-        }
+        let first = batch_head(msgs)?;
         let total: usize = msgs.iter().map(MessageRecord::encoded_len).sum();
         self.check_size(total)?;
         let mut w = self.lock_writer();
@@ -292,24 +322,10 @@ impl CommitLog {
             0
         };
         let base = file.base_offset() + file.wrote_position() as u64;
+        let queue_offset = takes.then_some(first_queue_offset);
         let mut records = Vec::with_capacity(msgs.len());
         file.append_with(total, |dst| {
-            let mut at = 0usize;
-            for (i, m) in msgs.iter().enumerate() {
-                let len = m.encoded_len();
-                let stamp = AppendStamp {
-                    queue_offset: if takes {
-                        first_queue_offset + i as i64
-                    } else {
-                        0
-                    },
-                    physical_offset: (base + at as u64) as i64,
-                    store_timestamp: ts,
-                };
-                encode_into(m, stamp, &mut dst[at..at + len]);
-                records.push((base + at as u64, len));
-                at += len;
-            }
+            encode_batch(dst, msgs, base, queue_offset, ts, &mut records)
         })
         .expect("room was checked under the put lock");
         if takes {

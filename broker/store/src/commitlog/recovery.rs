@@ -177,54 +177,63 @@ fn scan_from(files: &[Arc<MappedFile>], checks: &dyn Fn(u64) -> DecodeChecks) ->
         tail: TailState::Clean,
     };
     for (i, f) in files.iter().enumerate() {
-        let bytes = f.read_raw(0, f.size()).expect("whole file is in bounds");
-        let mut pos = 0usize;
-        loop {
-            let offset = f.base_offset() + pos as u64;
-            scan.end = offset;
-            // Fewer bytes than an end marker left: nothing can start here, the file is done.
-            if f.size() - pos < BLANK_MARKER_LEN {
-                pos = f.size();
-                scan.end = f.base_offset() + pos as u64;
-                break;
-            }
-            match decode(&bytes[pos..], checks(offset)) {
-                Ok(Decoded::Message(m)) => {
-                    pos += m.total_size();
-                    scan.records += 1;
-                    scan.last_timestamp = m.store_timestamp();
-                }
-                Ok(Decoded::Blank { remaining }) if remaining == f.size() - pos => {
-                    pos = f.size();
-                    if i + 1 == files.len() {
-                        scan.end = f.base_offset() + pos as u64;
-                        scan.tail = TailState::FileEnd;
-                        return scan;
-                    }
-                }
-                Ok(Decoded::Blank { remaining }) => {
-                    scan.tail = torn(
-                        f,
-                        offset,
-                        RecordError::BadTotalSize {
-                            size: remaining as i32,
-                            max: f.size() - pos,
-                        },
-                    );
-                    return scan;
-                }
-                Err(e) => {
-                    scan.tail = if is_zero(&bytes[pos..(pos + 8).min(f.size())]) {
-                        TailState::Clean
-                    } else {
-                        torn(f, offset, e)
-                    };
-                    return scan;
-                }
-            }
+        if !scan_file(f, i + 1 == files.len(), checks, &mut scan) {
+            break;
         }
     }
     scan
+}
+
+/// Scans one file into `scan`; true when valid data continues into the next file.
+fn scan_file(
+    f: &MappedFile,
+    is_last: bool,
+    checks: &dyn Fn(u64) -> DecodeChecks,
+    scan: &mut Scan,
+) -> bool {
+    let bytes = f.read_raw(0, f.size()).expect("whole file is in bounds");
+    let mut pos = 0usize;
+    loop {
+        let offset = f.base_offset() + pos as u64;
+        scan.end = offset;
+        // Fewer bytes than an end marker left: nothing can start here, the file is done.
+        if f.size() - pos < BLANK_MARKER_LEN {
+            scan.end = f.base_offset() + f.size() as u64;
+            return true;
+        }
+        match decode(&bytes[pos..], checks(offset)) {
+            Ok(Decoded::Message(m)) => {
+                pos += m.total_size();
+                scan.records += 1;
+                scan.last_timestamp = m.store_timestamp();
+            }
+            Ok(Decoded::Blank { remaining }) if remaining == f.size() - pos => {
+                scan.end = f.base_offset() + f.size() as u64;
+                if is_last {
+                    scan.tail = TailState::FileEnd;
+                }
+                return !is_last;
+            }
+            Ok(Decoded::Blank { remaining }) => {
+                let max = f.size() - pos;
+                let reason = RecordError::BadTotalSize {
+                    size: remaining as i32,
+                    max,
+                };
+                scan.tail = torn(f, offset, reason);
+                return false;
+            }
+            Err(e) => {
+                let head = &bytes[pos..pos + BLANK_MARKER_LEN];
+                scan.tail = if is_zero(head) {
+                    TailState::Clean
+                } else {
+                    torn(f, offset, e)
+                };
+                return false;
+            }
+        }
+    }
 }
 
 fn torn(f: &MappedFile, offset: u64, reason: RecordError) -> TailState {
