@@ -92,8 +92,10 @@ fn store_config(args: &OpenArgs) -> anyhow::Result<StoreConfig> {
 }
 
 fn load_broker_conf(path: &Path) -> anyhow::Result<BrokerConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let loaded = BrokerConfig::from_text(&text).with_context(|| format!("in {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let loaded =
+        BrokerConfig::from_text(&text).with_context(|| format!("in {}", path.display()))?;
     for key in &loaded.unknown_keys {
         tracing::warn!(key, file = %path.display(), "unknown broker.conf key ignored");
     }
@@ -103,7 +105,8 @@ fn load_broker_conf(path: &Path) -> anyhow::Result<BrokerConfig> {
 fn open(args: &OpenArgs) -> anyhow::Result<MessageStore> {
     let config = store_config(args)?;
     let root = config.store_path_root_dir.clone();
-    let store = MessageStore::open(config).with_context(|| format!("opening {}", root.display()))?;
+    let store =
+        MessageStore::open(config).with_context(|| format!("opening {}", root.display()))?;
     let report = store.open_report();
     tracing::info!(root = %root.display(), ?report, "store open");
     Ok(store)
@@ -129,8 +132,21 @@ fn inspect(store: &MessageStore) -> anyhow::Result<()> {
 
 fn dump(args: &DumpArgs) -> anyhow::Result<()> {
     let store = open(&args.open)?;
-    let got = store.get_message(&args.topic, args.queue, args.from, args.max, None, &AcceptAll);
-    println!("status {} next {} min {} max {}", got.status.name(), got.next_begin_offset, got.min_offset, got.max_offset);
+    let got = store.get_message(
+        &args.topic,
+        args.queue,
+        args.from,
+        args.max,
+        None,
+        &AcceptAll,
+    );
+    println!(
+        "status {} next {} min {} max {}",
+        got.status.name(),
+        got.next_begin_offset,
+        got.min_offset,
+        got.max_offset
+    );
     for (bytes, offset) in got.messages.iter().zip(&got.queue_offsets) {
         let m = MessageView::new(bytes).context("decoding a stored record")?;
         println!(
@@ -163,16 +179,26 @@ fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     let elapsed = started.elapsed();
     report_rate("appended", args.messages, args.size, elapsed);
     if let Some(offset) = last {
-        anyhow::ensure!(store.wait_dispatched(offset + 1, Duration::from_secs(30)), "dispatch stalled");
+        anyhow::ensure!(
+            store.wait_dispatched(offset + 1, Duration::from_secs(30)),
+            "dispatch stalled"
+        );
     }
     let read = read_back(&store, args)?;
-    anyhow::ensure!(read >= args.messages, "read {read} messages, appended {}", args.messages);
+    anyhow::ensure!(
+        read >= args.messages,
+        "read {read} messages, appended {}",
+        args.messages
+    );
     println!("read back all {read} messages of DemoTopic, sizes and queue offsets verified");
     store.shutdown()?;
     drop(store); // releases the store lock before reopening
     let store = open(&args.open)?;
     let again = read_back(&store, args)?;
-    anyhow::ensure!(again == read, "after restart {again} messages, before {read}");
+    anyhow::ensure!(
+        again == read,
+        "after restart {again} messages, before {read}"
+    );
     println!("after restart: {again} messages, identical");
     store.shutdown()?;
     Ok(())
@@ -203,12 +229,19 @@ fn read_back(store: &MessageStore, args: &DemoArgs) -> anyhow::Result<u64> {
             }
             for bytes in &got.messages {
                 let m = MessageView::new(bytes).context("decoding a stored record")?;
-                anyhow::ensure!(m.body().len() == args.size, "body size mismatch at {}", m.physical_offset());
+                anyhow::ensure!(
+                    m.body().len() == args.size,
+                    "body size mismatch at {}",
+                    m.physical_offset()
+                );
                 total += 1;
             }
             offset = got.next_begin_offset;
         }
-        anyhow::ensure!(offset == max, "queue {queue}: stopped at {offset}, max is {max}");
+        anyhow::ensure!(
+            offset == max,
+            "queue {queue}: stopped at {offset}, max is {max}"
+        );
     }
     Ok(total)
 }

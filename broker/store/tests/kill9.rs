@@ -133,16 +133,35 @@ fn no_acknowledged_message_is_lost_across_kill9_rounds() {
 fn a_finished_run_shuts_down_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_store-torture"))
-        .args(["--dir", dir.path().to_str().unwrap(), "--threads", "3", "--count", "20"])
+        .args([
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--threads",
+            "3",
+            "--count",
+            "20",
+        ])
         .args(["--file-size", &FILE_SIZE.to_string()])
         .output()
         .expect("run store-torture");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let acks: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
     assert_eq!(acks.len(), 60);
-    assert!(!dir.path().join("abort").exists(), "a clean shutdown removes the abort marker");
-    let checkpoint = Checkpoint::open(&dir.path().join("checkpoint")).unwrap().data();
-    assert!(checkpoint.physic_msg_timestamp > 0, "the checkpoint was written");
+    assert!(
+        !dir.path().join("abort").exists(),
+        "a clean shutdown removes the abort marker"
+    );
+    let checkpoint = Checkpoint::open(&dir.path().join("checkpoint"))
+        .unwrap()
+        .data();
+    assert!(
+        checkpoint.physic_msg_timestamp > 0,
+        "the checkpoint was written"
+    );
     let config = CommitLogConfig {
         file_size: FILE_SIZE,
         max_message_size: FILE_SIZE / 2,

@@ -106,7 +106,9 @@ impl StoreConfig {
         c.file_size = self.mapped_file_size_commit_log;
         // The Java broker accepts a maxMessageSize larger than a (small) CommitLog file and
         // fails only the message that does not fit; do the same instead of refusing to open.
-        let largest = self.mapped_file_size_commit_log.saturating_sub(BLANK_MARKER_LEN);
+        let largest = self
+            .mapped_file_size_commit_log
+            .saturating_sub(BLANK_MARKER_LEN);
         if self.max_message_size > largest {
             tracing::warn!(
                 max_message_size = self.max_message_size,
