@@ -42,6 +42,8 @@ if [[ $quick == 0 ]]; then
   scripts/java-compat.sh classpath
   export FERRIMQ_REQUIRE_JAVA=1
   ensure_k8s_tools
+  step "container images: podman build + smoke run"
+  scripts/images.sh build && scripts/images.sh smoke
 fi
 step "cargo test --workspace"
 cargo test --workspace --locked

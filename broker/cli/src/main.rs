@@ -1,8 +1,10 @@
 //! The `ferrimq` binary: one executable for every ferrimq role and tool.
 //!
-//! Subcommands today: `store` (demo, inspect, dump of a store directory — ferrimq's or the Java
-//! broker's). `namesrv`, `broker`, `standalone` and the admin tools arrive with the broker issue.
+//! Subcommands today: `namesrv` (a NameServer) and `store` (demo, inspect, dump of a store
+//! directory — ferrimq's or the Java broker's). `broker`, `standalone` and the admin tools arrive
+//! with the broker issue.
 
+mod namesrv_cmd;
 mod store_cmd;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +23,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a NameServer (routes, broker registry, KV config).
+    Namesrv(namesrv_cmd::NamesrvArgs),
     /// Work with a message store directory (CommitLog, ConsumeQueues, IndexFiles).
     #[command(subcommand)]
     Store(store_cmd::StoreCommand),
@@ -30,6 +34,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_json);
     match cli.command {
+        Command::Namesrv(args) => namesrv_cmd::run(&args),
         Command::Store(cmd) => store_cmd::run(cmd),
     }
 }

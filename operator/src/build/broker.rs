@@ -17,7 +17,8 @@ use super::Context;
 use super::config::{STORE_ROOT, conf_file, render_broker_conf, role_replicas};
 use super::names::{BROKER_HA_PORT, BROKER_PORT, BROKER_VIP_PORT, Role};
 use super::pod::{
-    CONFIG_HASH_ANNOTATION, config_hash, downward_env, tcp_probe, with_anti_affinity,
+    CONFIG_HASH_ANNOTATION, config_hash, downward_env, security_context, tcp_probe,
+    with_anti_affinity,
 };
 use crate::crd::ReclaimPolicy;
 
@@ -100,6 +101,7 @@ fn pod_template(ctx: &Context<'_>, group: i32, role: Role) -> PodTemplateSpec {
             node_selector: (!placement.node_selector.is_empty()).then_some(placement.node_selector),
             tolerations: (!placement.tolerations.is_empty()).then_some(placement.tolerations),
             termination_grace_period_seconds: Some(120),
+            security_context: Some(security_context()),
             ..PodSpec::default()
         }),
     }

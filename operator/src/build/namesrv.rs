@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use super::Context;
 use super::broker::port;
 use super::names::{Component, NAMESRV_PORT};
-use super::pod::{downward_env, tcp_probe, with_anti_affinity};
+use super::pod::{downward_env, security_context, tcp_probe, with_anti_affinity};
 
 /// The NameServer StatefulSet of the cluster.
 pub(super) fn stateful_set(ctx: &Context<'_>) -> StatefulSet {
@@ -48,6 +48,7 @@ pub(super) fn stateful_set(ctx: &Context<'_>) -> StatefulSet {
                 spec: Some(PodSpec {
                     containers: vec![container],
                     affinity: Some(with_anti_affinity(None, selector)),
+                    security_context: Some(security_context()),
                     ..PodSpec::default()
                 }),
             },

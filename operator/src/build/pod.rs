@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, EnvVar, EnvVarSource, ObjectFieldSelector, PodAffinityTerm, PodAntiAffinity, Probe,
-    TCPSocketAction, WeightedPodAffinityTerm,
+    Affinity, EnvVar, EnvVarSource, ObjectFieldSelector, PodAffinityTerm, PodAntiAffinity,
+    PodSecurityContext, Probe, SeccompProfile, TCPSocketAction, WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -14,6 +14,26 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 pub const CONFIG_HASH_ANNOTATION: &str = "ferrimq.io/config-hash";
 /// Node label spreading pods of one group across nodes.
 const HOSTNAME_TOPOLOGY: &str = "kubernetes.io/hostname";
+
+/// The uid/gid the `ferrimq` image runs as (deploy/Containerfile.ferrimq).
+pub const IMAGE_UID: i64 = 65532;
+
+/// Pod security context of every ferrimq pod: non-root as the image's user, and `fsGroup` so the
+/// store volume (a fresh PVC is owned by root) is writable by that user.
+pub fn security_context() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(IMAGE_UID),
+        run_as_group: Some(IMAGE_UID),
+        fs_group: Some(IMAGE_UID),
+        fs_group_change_policy: Some("OnRootMismatch".to_string()),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_string(),
+            ..SeccompProfile::default()
+        }),
+        ..PodSecurityContext::default()
+    }
+}
 
 /// `POD_INDEX`, `POD_NAME` and `POD_NAMESPACE` from the downward API.
 pub fn downward_env() -> Vec<EnvVar> {
@@ -94,6 +114,20 @@ pub fn config_hash(files: &BTreeMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_pod_runs_as_the_image_user_with_a_writable_volume() {
+        let children =
+            super::super::desired_children(&super::super::fixture::cluster()).expect("children");
+        assert!(!children.stateful_sets.is_empty());
+        for set in &children.stateful_sets {
+            let pod = set.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+            let sc = pod.security_context.as_ref().expect("security context");
+            assert_eq!(sc.fs_group, Some(IMAGE_UID), "{:?}", set.metadata.name);
+            assert_eq!(sc.run_as_user, Some(IMAGE_UID));
+            assert_eq!(sc.run_as_non_root, Some(true));
+        }
+    }
 
     #[test]
     fn config_hash_is_stable_and_content_sensitive() {
