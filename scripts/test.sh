@@ -39,7 +39,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 if [[ $quick == 0 ]]; then
   ensure_java
   step "resolving Apache RocketMQ artifacts from Maven Central"
-  scripts/java-compat.sh classpath
+  scripts/java-compat.sh classpath >/dev/null
   export FERRIMQ_REQUIRE_JAVA=1
   ensure_k8s_tools
   step "container images: podman build + smoke run"

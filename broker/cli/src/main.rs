@@ -1,9 +1,10 @@
 //! The `ferrimq` binary: one executable for every ferrimq role and tool.
 //!
-//! Subcommands today: `namesrv` (a NameServer) and `store` (demo, inspect, dump of a store
-//! directory — ferrimq's or the Java broker's). `broker`, `standalone` and the admin tools arrive
-//! with the broker issue.
+//! Subcommands today: `namesrv` (a NameServer), `broker` (a broker from broker.conf),
+//! `standalone` (NameServer + broker in one process) and `store` (demo, inspect, dump of a store
+//! directory — ferrimq's or the Java broker's). The admin tools arrive later.
 
+mod broker_cmd;
 mod namesrv_cmd;
 mod store_cmd;
 
@@ -25,6 +26,10 @@ struct Cli {
 enum Command {
     /// Run a NameServer (routes, broker registry, KV config).
     Namesrv(namesrv_cmd::NamesrvArgs),
+    /// Run a broker configured by a broker.conf (RocketMQ keys).
+    Broker(broker_cmd::BrokerArgs),
+    /// Run a NameServer and a broker in one process, data in a local directory.
+    Standalone(broker_cmd::StandaloneArgs),
     /// Work with a message store directory (CommitLog, ConsumeQueues, IndexFiles).
     #[command(subcommand)]
     Store(store_cmd::StoreCommand),
@@ -35,6 +40,8 @@ fn main() -> anyhow::Result<()> {
     init_logging(cli.log_json);
     match cli.command {
         Command::Namesrv(args) => namesrv_cmd::run(&args),
+        Command::Broker(args) => broker_cmd::run_broker(&args),
+        Command::Standalone(args) => broker_cmd::run_standalone(&args),
         Command::Store(cmd) => store_cmd::run(cmd),
     }
 }

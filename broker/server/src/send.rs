@@ -1,0 +1,307 @@
+//! SEND_MESSAGE (10), SEND_MESSAGE_V2 (310) and SEND_BATCH_MESSAGE (320): permission and queue
+//! checks, topic auto-creation, the stored record (CLUSTER added, WAIT dropped, bornHost = peer,
+//! storeHost = brokerIP1:listenPort), the append, and the SYNC_FLUSH wait awaited without
+//! blocking a thread.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ferrimq_config::topic::is_not_allowed_send_topic;
+use ferrimq_config::{Perm, TopicConfig};
+use ferrimq_remoting::header::typed::{SendMessageRequestHeader, SendMessageResponseHeader};
+use ferrimq_remoting::message::decode_batch;
+use ferrimq_remoting::{RemotingCommand, RequestCode, ResponseCode};
+use ferrimq_store::flush::{FlushStatus, FlushWait};
+use ferrimq_store::record::MessageRecord;
+use ferrimq_store::record::properties::Properties;
+use ferrimq_store::store::MessageStore;
+use ferrimq_transport::{Channel, HandlerResult};
+
+use crate::response::{reject, store_error_response};
+use crate::topics::TopicRegistry;
+
+/// Property naming the cluster of the storing broker.
+const PROPERTY_CLUSTER: &str = "CLUSTER";
+/// Property telling the broker to wait for the store; never stored.
+const PROPERTY_WAIT: &str = "WAIT";
+/// extFields key of the broker region in every send response.
+pub const MSG_REGION: &str = "MSG_REGION";
+/// extFields key of the trace switch in every send response.
+pub const TRACE_ON: &str = "TRACE_ON";
+
+/// Broker settings the send path reads.
+#[derive(Debug, Clone)]
+pub struct SendPolicy {
+    /// `brokerIP1:listenPort`, written as STOREHOST.
+    pub store_host: SocketAddr,
+    /// `brokerClusterName`, stored as CLUSTER.
+    pub cluster: String,
+    /// `regionId`.
+    pub region: String,
+    /// `traceOn`.
+    pub trace_on: bool,
+    /// `brokerPermission`.
+    pub broker_permission: Perm,
+    /// `maxMessageSize` (body bytes).
+    pub max_message_size: usize,
+}
+
+/// The send processor and the handles it needs.
+#[derive(Debug)]
+pub struct SendProcessor {
+    /// The message store.
+    pub store: Arc<MessageStore>,
+    /// Topic configs.
+    pub topics: Arc<TopicRegistry>,
+    /// Settings.
+    pub policy: SendPolicy,
+}
+
+/// Where an append went, ready for the response header.
+struct Stored {
+    msg_id: String,
+    queue_offset: i64,
+    flush: Option<FlushWait>,
+}
+
+impl SendProcessor {
+    /// Handles one send request (any of the three codes).
+    pub async fn handle(
+        self: Arc<Self>,
+        request: RemotingCommand,
+        channel: Channel,
+    ) -> HandlerResult {
+        let header =
+            SendMessageRequestHeader::from_command_fields(request.code, &request.ext_fields)?;
+        let (config, queue_id) = match self.check(&request, &header) {
+            Ok(target) => target,
+            Err(response) => return Ok(Some(response)),
+        };
+        let batch = request.code == RequestCode::SendBatchMessage.code();
+        let stored = if batch {
+            self.append_batch(&request, &header, &config, queue_id, channel.peer_addr())
+        } else {
+            self.append_one(&request, &header, &config, queue_id, channel.peer_addr())
+        };
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(response) => return Ok(Some(response)),
+        };
+        Ok(Some(self.finish(&request, stored, queue_id).await))
+    }
+
+    /// Permission, topic and queue checks; the topic config and the queue to write.
+    fn check(
+        &self,
+        request: &RemotingCommand,
+        header: &SendMessageRequestHeader,
+    ) -> Result<(TopicConfig, i32), RemotingCommand> {
+        let topic = &header.topic;
+        if !self.policy.broker_permission.is_writeable() {
+            return Err(reject(
+                request,
+                ResponseCode::NoPermission,
+                format!(
+                    "the broker[{}] sending message is forbidden",
+                    self.policy.store_host
+                ),
+            ));
+        }
+        if is_not_allowed_send_topic(topic) {
+            return Err(reject(
+                request,
+                ResponseCode::NoPermission,
+                format!("Sending message to topic[{topic}] is forbidden."),
+            ));
+        }
+        let Some(config) = self.topics.get_or_auto_create(
+            topic,
+            &header.default_topic,
+            header.default_topic_queue_nums,
+        ) else {
+            return Err(reject(
+                request,
+                ResponseCode::TopicNotExist,
+                format!("topic[{topic}] not exist, apply first please!"),
+            ));
+        };
+        if !config.perm.is_writeable() {
+            return Err(reject(
+                request,
+                ResponseCode::NoPermission,
+                format!("the topic[{topic}] sending message is forbidden"),
+            ));
+        }
+        let limit = config.read_queue_nums.max(config.write_queue_nums);
+        if header.queue_id >= 0 && header.queue_id as u32 >= limit {
+            return Err(reject(
+                request,
+                ResponseCode::SystemError,
+                format!(
+                    "request queueId[{}] is illegal, topic:[{topic}] topicConfig.writeQueueNums: [{}]",
+                    header.queue_id, config.write_queue_nums
+                ),
+            ));
+        }
+        let queue_id = if header.queue_id < 0 {
+            random_queue(config.write_queue_nums)
+        } else {
+            header.queue_id
+        };
+        Ok((config, queue_id))
+    }
+
+    fn append_one(
+        &self,
+        request: &RemotingCommand,
+        header: &SendMessageRequestHeader,
+        config: &TopicConfig,
+        queue_id: i32,
+        born_host: SocketAddr,
+    ) -> Result<Stored, RemotingCommand> {
+        self.check_size(request, request.body.len())?;
+        let props = self.stored_properties(header.properties.as_deref().unwrap_or(""));
+        let record = self
+            .record(header, config, queue_id, born_host, request.body.clone())
+            .flag(header.flag)
+            .properties(props)
+            .build()
+            .map_err(|e| store_error_response(request, &e))?;
+        let r = self
+            .store
+            .append(&record)
+            .map_err(|e| store_error_response(request, &e))?;
+        Ok(Stored {
+            msg_id: r.msg_id(),
+            queue_offset: r.queue_offset,
+            flush: r.flush,
+        })
+    }
+
+    fn append_batch(
+        &self,
+        request: &RemotingCommand,
+        header: &SendMessageRequestHeader,
+        config: &TopicConfig,
+        queue_id: i32,
+        born_host: SocketAddr,
+    ) -> Result<Stored, RemotingCommand> {
+        let entries = decode_batch(&request.body).map_err(|e| {
+            reject(
+                request,
+                ResponseCode::MessageIllegal,
+                format!("bad batch body: {e}"),
+            )
+        })?;
+        let mut records = Vec::with_capacity(entries.len());
+        for entry in entries {
+            self.check_size(request, entry.body.len())?;
+            // Each inner message keeps its own properties (and UNIQ_KEY); the batch-level
+            // properties are not appended (RocketMQ ISSUE #9416).
+            let record = self
+                .record(header, config, queue_id, born_host, entry.body)
+                .flag(entry.flag)
+                .properties(self.stored_properties(&entry.properties))
+                .build()
+                .map_err(|e| store_error_response(request, &e))?;
+            records.push(record);
+        }
+        if records.is_empty() {
+            return Err(reject(request, ResponseCode::MessageIllegal, "empty batch"));
+        }
+        let r = self
+            .store
+            .append_batch(&records)
+            .map_err(|e| store_error_response(request, &e))?;
+        Ok(Stored {
+            msg_id: r.msg_ids(),
+            queue_offset: r.first_queue_offset,
+            flush: r.flush,
+        })
+    }
+
+    fn check_size(&self, request: &RemotingCommand, len: usize) -> Result<(), RemotingCommand> {
+        if len > self.policy.max_message_size {
+            return Err(reject(
+                request,
+                ResponseCode::MessageIllegal,
+                format!(
+                    "the message body size over max value, MAX: {}",
+                    self.policy.max_message_size
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The fields shared by a single message and every message of a batch.
+    fn record(
+        &self,
+        header: &SendMessageRequestHeader,
+        config: &TopicConfig,
+        queue_id: i32,
+        born_host: SocketAddr,
+        body: bytes::Bytes,
+    ) -> ferrimq_store::record::MessageRecordBuilder {
+        let mut sys_flag = header.sys_flag;
+        if config.topic_filter_type == ferrimq_config::TopicFilterType::MultiTag {
+            sys_flag |= ferrimq_store::record::sys_flag::MULTI_TAGS;
+        }
+        MessageRecord::builder(header.topic.clone(), body)
+            .queue_id(queue_id)
+            .sys_flag(sys_flag)
+            .born_timestamp(header.born_timestamp)
+            .born_host(born_host)
+            .store_host(self.policy.store_host)
+            .reconsume_times(header.reconsume_times_or_zero())
+    }
+
+    /// The stored properties string: the message's own, WAIT dropped, CLUSTER added.
+    fn stored_properties(&self, encoded: &str) -> Properties {
+        let mut props = Properties::parse(encoded);
+        props.remove(PROPERTY_WAIT);
+        props.insert(PROPERTY_CLUSTER, self.policy.cluster.clone());
+        props
+    }
+
+    /// Awaits durability under SYNC_FLUSH and builds the response.
+    async fn finish(
+        &self,
+        request: &RemotingCommand,
+        stored: Stored,
+        queue_id: i32,
+    ) -> RemotingCommand {
+        let code = match stored.flush {
+            None => ResponseCode::Success,
+            Some(wait) => match wait.await {
+                Ok(FlushStatus::Durable) => ResponseCode::Success,
+                Ok(FlushStatus::TimedOut) => ResponseCode::FlushDiskTimeout,
+                Err(err) => return store_error_response(request, &err),
+            },
+        };
+        let header = SendMessageResponseHeader {
+            msg_id: stored.msg_id,
+            queue_id,
+            queue_offset: stored.queue_offset,
+            transaction_id: None,
+            batch_uniq_id: None,
+        };
+        RemotingCommand::response_to(request, code)
+            .with_header(&header)
+            .with_ext_field(MSG_REGION, self.policy.region.clone())
+            .with_ext_field(TRACE_ON, self.policy.trace_on.to_string())
+    }
+}
+
+/// A pseudo-random queue below `count` (queueId < 0 lets the broker pick).
+fn random_queue(count: u32) -> i32 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STATE: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
+    // xorshift64*, advanced atomically: good enough to spread queues, no dependency.
+    let mut x = STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    let r = x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33;
+    (r % u64::from(count.max(1))) as i32
+}
