@@ -275,12 +275,37 @@ fn drop_interrupted_creations(
         if len >= file_size as u64 {
             break;
         }
+        // A file whose creation was interrupted never received a record: it is all zeros.
+        // A short file holding data was truncated by something else; deleting it would lose
+        // acknowledged messages, so report it instead.
+        if !is_all_zero(path)? {
+            return Err(StoreError::WrongFileSize {
+                path: path.clone(),
+                actual: len,
+                expected: file_size as u64,
+            });
+        }
         tracing::warn!(path = %path.display(), len, "removing a file whose creation was interrupted");
         std::fs::remove_file(path).map_err(|e| StoreError::io(path, e))?;
         names.pop();
         sync_dir(dir)?;
     }
     Ok(())
+}
+
+fn is_all_zero(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| StoreError::io(path, e))?;
+        if n == 0 {
+            return Ok(true);
+        }
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+    }
 }
 
 /// Creates the next file in the background so appends do not wait for allocation.

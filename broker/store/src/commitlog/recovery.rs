@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use super::mapped_file_queue::{MappedFileQueue, RemovedFile};
 use crate::checkpoint::CheckpointData;
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::mapped_file::MappedFile;
 use crate::record::view::{DecodeChecks, decode};
 use crate::record::{BLANK_MARKER_LEN, Decoded, RecordError};
@@ -122,6 +122,7 @@ pub fn recover(
         .get(start)
         .map_or(first.base_offset(), |f| f.base_offset());
     let scan = scan_from(&all[start..], &checks);
+    refuse_if_data_follows(&all, &scan, &checks)?;
     let removed_files = files.truncate_after(scan.end)?;
     let outcome = RecoveryOutcome {
         mode,
@@ -134,6 +135,77 @@ pub fn recover(
     };
     tracing::info!(?outcome.tail, outcome.max_offset, outcome.scanned_from, "commit log recovered");
     Ok(outcome)
+}
+
+/// A crash can only tear the end of the log: if a later file still starts with a valid record,
+/// the bad bytes are corruption in the middle, and truncating would delete data that was
+/// acknowledged. Refuse to open instead, naming the file and offset.
+fn refuse_if_data_follows(
+    all: &[Arc<MappedFile>],
+    scan: &Scan,
+    checks: &dyn Fn(u64) -> DecodeChecks,
+) -> Result<()> {
+    let TailState::Torn {
+        path,
+        offset,
+        reason,
+    } = &scan.tail
+    else {
+        if scan.tail == TailState::Clean {
+            return refuse_after_clean_gap(all, scan, checks);
+        }
+        return Ok(());
+    };
+    match all.iter().find(|f| {
+        f.base_offset() > *offset && first_record_timestamp(f, checks(f.base_offset())).is_some()
+    }) {
+        Some(later) => Err(corrupt_middle(path, *offset, &reason.to_string(), later)),
+        None => Ok(()),
+    }
+}
+
+/// Same rule when the valid data stops at zero bytes in a file that is followed by data.
+fn refuse_after_clean_gap(
+    all: &[Arc<MappedFile>],
+    scan: &Scan,
+    checks: &dyn Fn(u64) -> DecodeChecks,
+) -> Result<()> {
+    let Some(holder) = all
+        .iter()
+        .find(|f| f.base_offset() <= scan.end && scan.end < f.base_offset() + f.size() as u64)
+    else {
+        return Ok(());
+    };
+    match all.iter().find(|f| {
+        f.base_offset() > holder.base_offset()
+            && first_record_timestamp(f, checks(f.base_offset())).is_some()
+    }) {
+        Some(later) => Err(corrupt_middle(
+            holder.path(),
+            scan.end,
+            "zero bytes where a record or end marker must be",
+            later,
+        )),
+        None => Ok(()),
+    }
+}
+
+fn corrupt_middle(
+    path: &std::path::Path,
+    offset: u64,
+    reason: &str,
+    later: &MappedFile,
+) -> StoreError {
+    StoreError::corrupt(
+        path,
+        offset,
+        format!(
+            "invalid record at global offset {offset} ({reason}) is followed by valid data in {}; \
+             refusing to truncate acknowledged messages (restore the file or move the later files \
+             away to accept the loss)",
+            later.path().display()
+        ),
+    )
 }
 
 /// Store timestamp of a file's first record, if it is a valid record.
