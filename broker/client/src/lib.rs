@@ -27,6 +27,7 @@ pub mod producer;
 pub mod route;
 pub mod selection;
 pub mod session;
+pub mod subscription;
 
 pub use admin::Admin;
 pub use consumer::{ConsumerConfig, PullConsumer, PullResult, PullStatus, StartPosition};

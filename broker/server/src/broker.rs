@@ -205,6 +205,7 @@ fn dispatch_table(h: &Handles, config: &BrokerConfig, advertised: SocketAddr) ->
     let send = Arc::new(SendProcessor {
         store: Arc::clone(&h.store),
         topics: Arc::clone(&h.topics),
+        metadata: Arc::clone(&h.metadata),
         policy: SendPolicy {
             store_host: advertised,
             cluster: s.broker_cluster_name.clone(),
@@ -212,6 +213,7 @@ fn dispatch_table(h: &Handles, config: &BrokerConfig, advertised: SocketAddr) ->
             trace_on: s.trace_on,
             broker_permission: s.broker_permission,
             max_message_size: config.store.max_message_size as usize,
+            auto_create_group: s.auto_create_subscription_group,
         },
     });
     let pull = Arc::new(PullProcessor {

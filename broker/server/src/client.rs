@@ -32,7 +32,7 @@ impl ClientProcessor {
         let data = HeartbeatData::decode(&request.body)?;
         for consumer in &data.consumer_data_set {
             self.topics
-                .ensure_retry_topic(&retry_topic(&consumer.group_name));
+                .ensure_group_topic(&retry_topic(&consumer.group_name));
             if self.consumers.register(consumer, &data.client_id, channel) {
                 tracing::info!(group = %consumer.group_name, client = %data.client_id, "consumer joined");
                 self.notify_group(&consumer.group_name);

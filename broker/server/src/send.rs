@@ -6,12 +6,15 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use ferrimq_config::topic::is_not_allowed_send_topic;
+use ferrimq_config::topic::{
+    RETRY_GROUP_TOPIC_PREFIX, dlq_topic, is_not_allowed_send_topic, is_retry_topic,
+};
 use ferrimq_config::{Perm, TopicConfig};
 use ferrimq_remoting::header::typed::{SendMessageRequestHeader, SendMessageResponseHeader};
 use ferrimq_remoting::message::decode_batch;
 use ferrimq_remoting::{RemotingCommand, RequestCode, ResponseCode};
 use ferrimq_store::flush::{FlushStatus, FlushWait};
+use ferrimq_store::metadata::Metadata;
 use ferrimq_store::record::MessageRecord;
 use ferrimq_store::record::properties::Properties;
 use ferrimq_store::store::MessageStore;
@@ -22,6 +25,10 @@ use crate::topics::TopicRegistry;
 
 /// Property naming the cluster of the storing broker.
 const PROPERTY_CLUSTER: &str = "CLUSTER";
+/// Delay level property; cleared when a message goes to the DLQ.
+const PROPERTY_DELAY: &str = "DELAY";
+/// Request version from which the header's `maxReconsumeTimes` counts (`V3_4_9`).
+const VERSION_HONOURING_MAX_RECONSUME: i32 = 121;
 /// Property telling the broker to wait for the store; never stored.
 const PROPERTY_WAIT: &str = "WAIT";
 /// extFields key of the broker region in every send response.
@@ -44,6 +51,8 @@ pub struct SendPolicy {
     pub broker_permission: Perm,
     /// `maxMessageSize` (body bytes).
     pub max_message_size: usize,
+    /// `autoCreateSubscriptionGroup` (groups of retry topics).
+    pub auto_create_group: bool,
 }
 
 /// The send processor and the handles it needs.
@@ -53,6 +62,8 @@ pub struct SendProcessor {
     pub store: Arc<MessageStore>,
     /// Topic configs.
     pub topics: Arc<TopicRegistry>,
+    /// Subscription groups (retry limits of `%RETRY%` topics).
+    pub metadata: Arc<Metadata>,
     /// Settings.
     pub policy: SendPolicy,
 }
@@ -71,13 +82,20 @@ impl SendProcessor {
         request: RemotingCommand,
         channel: Channel,
     ) -> HandlerResult {
-        let header =
+        let mut header =
             SendMessageRequestHeader::from_command_fields(request.code, &request.ext_fields)?;
-        let (config, queue_id) = match self.check(&request, &header) {
+        let (mut config, mut queue_id) = match self.check(&request, &header) {
             Ok(target) => target,
             Err(response) => return Ok(Some(response)),
         };
         let batch = request.code == RequestCode::SendBatchMessage.code();
+        if !batch && is_retry_topic(&header.topic) {
+            match self.dead_letter(&request, &mut header) {
+                Ok(Some(dlq)) => (config, queue_id) = (dlq, 0),
+                Ok(None) => {}
+                Err(response) => return Ok(Some(response)),
+            }
+        }
         let stored = if batch {
             self.append_batch(&request, &header, &config, queue_id, channel.peer_addr())
         } else {
@@ -149,6 +167,44 @@ impl SendProcessor {
             header.queue_id
         };
         Ok((config, queue_id))
+    }
+
+    /// A `%RETRY%<group>` message consumed too often goes to `%DLQ%<group>` (queue 0, no
+    /// delay) instead: the returned config is the DLQ's and `header` now names it.
+    fn dead_letter(
+        &self,
+        request: &RemotingCommand,
+        header: &mut SendMessageRequestHeader,
+    ) -> Result<Option<TopicConfig>, RemotingCommand> {
+        let group = header.topic[RETRY_GROUP_TOPIC_PREFIX.len()..].to_owned();
+        let groups = &self.metadata.groups;
+        let config = if self.policy.auto_create_group {
+            Some(groups.get_or_create(&group))
+        } else {
+            groups.get(&group)
+        };
+        let Some(config) = config else {
+            let remark = format!("subscription group not exist, {group}");
+            return Err(reject(
+                request,
+                ResponseCode::SubscriptionGroupNotExist,
+                remark,
+            ));
+        };
+        let max = match header.max_reconsume_times {
+            Some(max) if request.version >= VERSION_HONOURING_MAX_RECONSUME => max,
+            _ => config.retry_max_times,
+        };
+        if header.reconsume_times_or_zero() < max {
+            return Ok(None);
+        }
+        let dlq = self.topics.ensure_group_topic(&dlq_topic(&group));
+        let mut props = Properties::parse(header.properties.as_deref().unwrap_or(""));
+        props.remove(PROPERTY_DELAY);
+        header.topic = dlq.topic_name.clone();
+        header.properties = Some(props.encode());
+        tracing::info!(group = %group, topic = %header.topic, "message moved to the dead letter queue");
+        Ok(Some(dlq))
     }
 
     fn append_one(

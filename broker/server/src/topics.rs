@@ -12,8 +12,8 @@ use ferrimq_remoting::body::{DataVersion, TopicConfigSerializeWrapper};
 use ferrimq_store::metadata::TopicTable;
 use tokio::sync::Notify;
 
-/// Queue count of `%RETRY%` topics created on heartbeat (`retryQueueNums`).
-const RETRY_QUEUE_NUMS: u32 = 1;
+/// Queue count of `%RETRY%` (`retryQueueNums`) and `%DLQ%` (`DLQ_NUMS_PER_GROUP`) topics.
+const GROUP_TOPIC_QUEUE_NUMS: u32 = 1;
 
 /// Topic configs plus the "changed, re-register" signal.
 #[derive(Debug)]
@@ -134,14 +134,14 @@ impl TopicRegistry {
         Some(self.create(config))
     }
 
-    /// `%RETRY%<group>` for a heartbeat: 1 queue, perm 6, created when missing.
-    pub fn ensure_retry_topic(&self, retry_topic: &str) -> TopicConfig {
+    /// A group's `%RETRY%` or `%DLQ%` topic: 1 queue, perm 6, created when missing.
+    pub fn ensure_group_topic(&self, retry_topic: &str) -> TopicConfig {
         if let Some(config) = self.get(retry_topic) {
             return config;
         }
         self.create(TopicConfig::with_queues(
             retry_topic,
-            RETRY_QUEUE_NUMS,
+            GROUP_TOPIC_QUEUE_NUMS,
             Perm::READ_WRITE,
         ))
     }

@@ -247,3 +247,47 @@ async fn oversized_body_is_illegal_and_sync_flush_acknowledges_durable_sends() -
     assert_eq!(decode_pulled(&r.body)?[0].body.len(), 512);
     cluster.stop().await
 }
+
+#[tokio::test]
+async fn retry_message_past_its_limit_goes_to_the_dead_letter_queue() -> Result<()> {
+    let cluster = Cluster::start("").await?;
+    let retry = |reconsumed: i32, body: &'static [u8]| {
+        let mut header = send_header("%RETRY%G1", 0, &props(&[("DELAY", "3")]));
+        header.reconsume_times = Some(reconsumed);
+        header.max_reconsume_times = Some(3);
+        let v2: SendMessageRequestHeaderV2 = header.into();
+        RemotingCommand::request(RequestCode::SendMessageV2, next_opaque())
+            .with_header(&v2)
+            .with_body(Bytes::from_static(body))
+    };
+    let r = cluster.call(retry(2, b"again")).await?;
+    assert_eq!((r.code, field(&r, "queueId")), (0, "0"));
+    let r = cluster.call(retry(3, b"dead")).await?;
+    assert_eq!((r.code, field(&r, "queueId")), (0, "0"));
+    cluster.settle();
+    let dlq = cluster
+        .broker
+        .as_ref()
+        .expect("running")
+        .topics()
+        .get("%DLQ%G1");
+    let dlq = dlq.expect("DLQ topic created");
+    assert_eq!(
+        (dlq.read_queue_nums, dlq.write_queue_nums, dlq.perm.0),
+        (1, 1, 6)
+    );
+    let r = cluster
+        .call(pull(&pull_header("CG", "%DLQ%G1", 0, 0, SUBSCRIPTION)))
+        .await?;
+    let pulled = decode_pulled(&r.body)?;
+    assert_eq!((pulled.len(), pulled[0].body.as_slice()), (1, &b"dead"[..]));
+    let r = cluster
+        .call(pull(&pull_header("CG", "%RETRY%G1", 0, 0, SUBSCRIPTION)))
+        .await?;
+    let pulled = decode_pulled(&r.body)?;
+    assert_eq!(
+        (pulled.len(), pulled[0].body.as_slice()),
+        (1, &b"again"[..])
+    );
+    cluster.stop().await
+}

@@ -1,6 +1,8 @@
 package io.ferrimq.compat;
 
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
@@ -18,7 +20,8 @@ import org.apache.rocketmq.common.message.MessageExt;
 
 /**
  * The official 5.3.3 clients against a running ferrimq (broker + NameServer): produces {@code --count}
- * messages with {@link DefaultMQProducer} to a topic the broker auto-creates, then consumes them with
+ * messages one by one plus one batch of {@link #BATCH} with {@link DefaultMQProducer} to a topic the
+ * broker auto-creates, then consumes them with
  * a {@link DefaultLitePullConsumer} (subscribe, from the first offset) and with a
  * {@link DefaultMQPushConsumer} (another group), and checks that each consumer saw exactly the
  * produced set of (msgId, body).
@@ -28,6 +31,9 @@ import org.apache.rocketmq.common.message.MessageExt;
 public final class ClientRoundTrip {
     private static final String USAGE = "ClientRoundTrip --namesrv HOST:PORT --topic T --count N"
         + " [--timeout-ms 120000]";
+
+    /** Messages of the one batch sent after the single messages. */
+    static final int BATCH = 8;
 
     private ClientRoundTrip() {
     }
@@ -41,11 +47,12 @@ public final class ClientRoundTrip {
             int count = Integer.parseInt(opts.required("count"));
             long timeout = Long.parseLong(opts.optional("timeout-ms", "120000"));
             Map<String, String> sent = produce(namesrv, topic, count);
-            Map<String, String> pulled = litePull(namesrv, topic, count, timeout);
+            int total = count + BATCH;
+            Map<String, String> pulled = litePull(namesrv, topic, total, timeout);
             check("lite pull", sent, pulled);
-            Map<String, String> pushed = push(namesrv, topic, count, timeout);
+            Map<String, String> pushed = push(namesrv, topic, total, timeout);
             check("push", sent, pushed);
-            System.out.println("ClientRoundTrip: " + count + " messages produced, pulled and pushed");
+            System.out.println("ClientRoundTrip: " + total + " messages produced, pulled and pushed");
             System.exit(0);
         } catch (Throwable e) {
             System.err.println("ClientRoundTrip failed: " + e);
@@ -69,6 +76,23 @@ public final class ClientRoundTrip {
                     throw new IllegalStateException("send " + i + ": " + r);
                 }
                 sent.put(r.getMsgId(), body);
+            }
+            // One batch: every message must keep its own client id (RocketMQ ISSUE #9416).
+            List<Message> batch = new ArrayList<>();
+            for (int i = 0; i < BATCH; i++) {
+                String body = "roundtrip-batch-" + i;
+                batch.add(new Message(topic, "TagA", "batch-key-" + i, body.getBytes(StandardCharsets.UTF_8)));
+            }
+            SendResult r = producer.send(batch, 10_000);
+            String[] ids = r.getMsgId().split(",");
+            if (r.getSendStatus() != SendStatus.SEND_OK || ids.length != BATCH) {
+                throw new IllegalStateException("batch send: " + r);
+            }
+            for (int i = 0; i < BATCH; i++) {
+                sent.put(ids[i], "roundtrip-batch-" + i);
+            }
+            if (sent.size() != count + BATCH) {
+                throw new IllegalStateException("duplicate message ids among " + sent.keySet());
             }
         } finally {
             producer.shutdown();
