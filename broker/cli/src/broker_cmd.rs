@@ -88,10 +88,14 @@ pub fn run_standalone(args: &StandaloneArgs) -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async move {
-        let namesrv = NameServer::start(namesrv_config).await.context("starting the name server")?;
+        let namesrv = NameServer::start(namesrv_config)
+            .await
+            .context("starting the name server")?;
         let namesrv_addr: SocketAddr = namesrv.local_addr();
-        let broker = Broker::start(broker_config).await.context("starting the broker")?;
-        tracing::info!(namesrv = %namesrv_addr, broker = %broker.advertised_addr(), "standalone ready");
+        let broker = Broker::start(broker_config)
+            .await
+            .context("starting the broker")?;
+        tracing::info!(namesrv = %namesrv_addr, broker = %broker.broker_addr(), "standalone ready");
         shutdown_signal().await;
         tracing::info!("shutting down");
         let stopped = broker.shutdown().await.context("stopping the broker");

@@ -273,3 +273,34 @@ fn queue(broker: &str) -> ferrimq_remoting::body::MessageQueue {
         topic: "T".to_owned(),
     }
 }
+
+#[tokio::test]
+async fn refresher_refetches_cached_routes_and_invalidate_forces_a_fetch() -> Result<()> {
+    let cluster = cluster().await;
+    let addr = cluster.namesrv.as_ref().unwrap().local_addr().to_string();
+    let routes = RouteCache::new(
+        Session::new(SessionConfig::new([addr])),
+        Duration::from_secs(30),
+    );
+    let first = routes.route("T").await?;
+    let again = routes.route("T").await?;
+    assert!(
+        Arc::ptr_eq(&first, &again),
+        "fresh route served from the cache"
+    );
+    routes.invalidate("T");
+    let refetched = routes.route("T").await?;
+    assert!(!Arc::ptr_eq(&first, &refetched));
+    let refresher = routes.spawn_refresher(Duration::from_millis(50));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    refresher.abort();
+    let refreshed = routes.cached("T").unwrap();
+    assert!(!Arc::ptr_eq(&refetched, &refreshed));
+    assert_eq!(refreshed.publish.len(), 4);
+    assert!(matches!(
+        routes.route("Unknown").await,
+        Err(ClientError::NoRoute { .. })
+    ));
+    assert!(routes.cached("Unknown").is_none());
+    Ok(())
+}

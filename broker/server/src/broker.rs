@@ -2,28 +2,25 @@
 //! creates the system topics, serves one dispatch table on `listenPort`, registers with every
 //! NameServer, persists consumer offsets periodically, and shuts everything down in order.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ferrimq_config::{BrokerConfig, BrokerSettings};
-use ferrimq_remoting::RequestCode;
 use ferrimq_store::dispatch::DispatchListener;
 use ferrimq_store::metadata::Metadata;
 use ferrimq_store::store::{MessageStore, StoreHooks};
-use ferrimq_transport::{DispatchTable, RemotingServer, ServerConfig};
+use ferrimq_transport::{RemotingServer, ServerConfig};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::admin::AdminProcessor;
-use crate::client::{ClientCleaner, ClientProcessor};
+use crate::address::Addresses;
+use crate::client::ClientCleaner;
 use crate::consumers::ConsumerRegistry;
 use crate::error::{Result, ServerError};
 use crate::long_polling::PullHold;
-use crate::offset::OffsetProcessor;
-use crate::pull::{PullPolicy, PullProcessor};
 use crate::registration::{BrokerIdentity, Registrar};
-use crate::send::{SendPolicy, SendProcessor};
+use crate::routes;
 use crate::topics::TopicRegistry;
 
 /// Time in-flight requests get to finish at shutdown.
@@ -39,50 +36,56 @@ pub struct Broker {
     registrar: Arc<Registrar>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-    advertised: SocketAddr,
+    addresses: Addresses,
 }
 
 impl std::fmt::Debug for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Broker")
             .field("local_addr", &self.server.local_addr())
-            .field("advertised", &self.advertised)
+            .field("addresses", &self.addresses)
             .finish()
     }
 }
 
 /// The shared handles every processor picks from.
-struct Handles {
-    store: Arc<MessageStore>,
-    metadata: Arc<Metadata>,
-    topics: Arc<TopicRegistry>,
-    consumers: Arc<ConsumerRegistry>,
-    hold: Arc<PullHold>,
+pub(crate) struct Handles {
+    pub(crate) store: Arc<MessageStore>,
+    pub(crate) metadata: Arc<Metadata>,
+    pub(crate) topics: Arc<TopicRegistry>,
+    pub(crate) consumers: Arc<ConsumerRegistry>,
+    pub(crate) hold: Arc<PullHold>,
 }
 
 impl Broker {
     /// Starts a broker from a resolved configuration.
     pub async fn start(config: BrokerConfig) -> Result<Broker> {
+        Broker::start_with(config, StoreHooks::default()).await
+    }
+
+    /// Starts with explicit store hooks (tests inject a file seam or a clock); the dispatch
+    /// listener is always the broker's own (long polling).
+    pub async fn start_with(config: BrokerConfig, hooks: StoreHooks) -> Result<Broker> {
         let settings = &config.broker;
         if !settings.broker_role.is_master() || settings.broker_id != 0 {
             return Err(ServerError::Config(
                 "only a master broker (brokerId 0) is supported yet".into(),
             ));
         }
-        let listen = listen_addr(settings.listen_port)?;
-        let advertised = SocketAddr::new(advertised_ip(settings)?, listen.port());
-        let handles = open_handles(&config)?;
-        let table = dispatch_table(&handles, &config, advertised);
+        let addresses = Addresses::resolve(settings, config.ha_port()).await?;
+        let store_host = addresses.store_host;
+        let handles = open_handles(&config, hooks)?;
+        let table = routes::dispatch_table(&handles, &config, store_host);
         let cleaner = Arc::new(ClientCleaner {
             consumers: Arc::clone(&handles.consumers),
             notify_ids_changed: settings.notify_consumer_ids_changed_enable,
         });
         let server_config = ServerConfig {
-            listen,
+            listen: addresses.listen,
             ..ServerConfig::default()
         };
         let server = RemotingServer::bind(server_config, table, cleaner).await?;
-        let registrar = Arc::new(registrar(settings, &config, advertised, &handles.topics));
+        let registrar = Arc::new(registrar(settings, &addresses, &handles.topics));
         if let Err(err) = registrar.register_all().await {
             tracing::warn!(error = %err, "initial registration incomplete; retrying periodically");
         }
@@ -97,7 +100,8 @@ impl Broker {
                 stop_rx,
             )),
         ];
-        tracing::info!(%advertised, cluster = %settings.broker_cluster_name, name = %settings.broker_name, "broker started");
+        tracing::info!(addr = %addresses.broker_addr, store_host = %store_host,
+            cluster = %settings.broker_cluster_name, name = %settings.broker_name, "broker started");
         Ok(Broker {
             server,
             store: handles.store,
@@ -107,7 +111,7 @@ impl Broker {
             registrar,
             stop,
             tasks,
-            advertised,
+            addresses,
         })
     }
 
@@ -116,9 +120,14 @@ impl Broker {
         self.server.local_addr()
     }
 
-    /// `brokerIP1:listenPort`: the address registered with NameServers and written as STOREHOST.
-    pub fn advertised_addr(&self) -> SocketAddr {
-        self.advertised
+    /// `brokerIP1:listenPort` as registered with NameServers.
+    pub fn broker_addr(&self) -> &str {
+        &self.addresses.broker_addr
+    }
+
+    /// The STOREHOST written into every record.
+    pub fn store_host(&self) -> SocketAddr {
+        self.addresses.store_host
     }
 
     /// The message store.
@@ -152,11 +161,11 @@ impl Broker {
     }
 }
 
-fn open_handles(config: &BrokerConfig) -> Result<Handles> {
+fn open_handles(config: &BrokerConfig, hooks: StoreHooks) -> Result<Handles> {
     let hold = Arc::new(PullHold::new());
     let hooks = StoreHooks {
         listener: Some(Arc::clone(&hold) as Arc<dyn DispatchListener>),
-        ..StoreHooks::default()
+        ..hooks
     };
     let seam = hooks.seam.clone();
     let store = Arc::new(MessageStore::open_with((&config.store).into(), hooks)?);
@@ -174,153 +183,19 @@ fn open_handles(config: &BrokerConfig) -> Result<Handles> {
 
 fn registrar(
     settings: &BrokerSettings,
-    config: &BrokerConfig,
-    advertised: SocketAddr,
+    addresses: &Addresses,
     topics: &Arc<TopicRegistry>,
 ) -> Registrar {
-    let ha_ip = settings
-        .broker_ip2
-        .as_ref()
-        .and_then(|h| h.ip())
-        .unwrap_or(advertised.ip());
     let identity = BrokerIdentity {
         cluster: settings.broker_cluster_name.clone(),
         name: settings.broker_name.clone(),
         id: settings.broker_id as i64,
-        addr: advertised.to_string(),
-        ha_addr: SocketAddr::new(ha_ip, config.ha_port()).to_string(),
+        addr: addresses.broker_addr.clone(),
+        ha_addr: addresses.ha_addr.clone(),
     };
     let timeout = Duration::from_millis(settings.register_broker_timeout_mills.max(1000));
-    Registrar::new(
-        identity,
-        settings.namesrv_addr.0.clone(),
-        Arc::clone(topics),
-        timeout,
-    )
-}
-
-/// The one dispatch table of the broker: request code -> processor method.
-fn dispatch_table(h: &Handles, config: &BrokerConfig, advertised: SocketAddr) -> DispatchTable {
-    let s = &config.broker;
-    let send = Arc::new(SendProcessor {
-        store: Arc::clone(&h.store),
-        topics: Arc::clone(&h.topics),
-        metadata: Arc::clone(&h.metadata),
-        policy: SendPolicy {
-            store_host: advertised,
-            cluster: s.broker_cluster_name.clone(),
-            region: s.region_id.clone(),
-            trace_on: s.trace_on,
-            broker_permission: s.broker_permission,
-            max_message_size: config.store.max_message_size as usize,
-            auto_create_group: s.auto_create_subscription_group,
-        },
-    });
-    let pull = Arc::new(PullProcessor {
-        store: Arc::clone(&h.store),
-        topics: Arc::clone(&h.topics),
-        metadata: Arc::clone(&h.metadata),
-        consumers: Arc::clone(&h.consumers),
-        hold: Arc::clone(&h.hold),
-        policy: PullPolicy {
-            broker_permission: s.broker_permission,
-            auto_create_group: s.auto_create_subscription_group,
-            long_polling: s.long_polling_enable,
-            short_polling: Duration::from_millis(s.short_polling_time_mills),
-        },
-    });
-    let offsets = Arc::new(OffsetProcessor {
-        store: Arc::clone(&h.store),
-        metadata: Arc::clone(&h.metadata),
-    });
-    let clients = Arc::new(ClientProcessor {
-        consumers: Arc::clone(&h.consumers),
-        topics: Arc::clone(&h.topics),
-        notify_ids_changed: s.notify_consumer_ids_changed_enable,
-    });
-    let admin = Arc::new(AdminProcessor {
-        store: Arc::clone(&h.store),
-        topics: Arc::clone(&h.topics),
-        metadata: Arc::clone(&h.metadata),
-        consumers: Arc::clone(&h.consumers),
-        broker_name: s.broker_name.clone(),
-    });
-    let mut table = DispatchTable::new();
-    for code in [
-        RequestCode::SendMessage,
-        RequestCode::SendMessageV2,
-        RequestCode::SendBatchMessage,
-    ] {
-        let p = Arc::clone(&send);
-        table.insert(code, move |req, ch| Arc::clone(&p).handle(req, ch));
-    }
-    for code in [RequestCode::PullMessage, RequestCode::LitePullMessage] {
-        let p = Arc::clone(&pull);
-        table.insert(code, move |req, ch| Arc::clone(&p).handle(req, ch));
-    }
-    macro_rules! sync_route {
-        ($code:expr, $proc:expr, |$p:ident, $req:ident, $ch:ident| $call:expr) => {{
-            let $p = Arc::clone(&$proc);
-            table.insert(
-                $code,
-                move |$req: ferrimq_remoting::RemotingCommand, $ch: ferrimq_transport::Channel| {
-                    let $p = Arc::clone(&$p);
-                    async move { $call }
-                },
-            );
-        }};
-    }
-    sync_route!(RequestCode::QueryConsumerOffset, offsets, |p, req, _ch| p
-        .query(&req));
-    sync_route!(RequestCode::UpdateConsumerOffset, offsets, |p, req, _ch| p
-        .update(&req));
-    sync_route!(RequestCode::GetMaxOffset, offsets, |p, req, _ch| p
-        .max(&req));
-    sync_route!(RequestCode::GetMinOffset, offsets, |p, req, _ch| p
-        .min(&req));
-    sync_route!(
-        RequestCode::GetEarliestMsgStoretime,
-        offsets,
-        |p, req, _ch| p.earliest_time(&req)
-    );
-    sync_route!(
-        RequestCode::SearchOffsetByTimestamp,
-        offsets,
-        |p, req, _ch| p.search(&req)
-    );
-    sync_route!(RequestCode::HeartBeat, clients, |p, req, ch| p
-        .heartbeat(&req, &ch));
-    sync_route!(RequestCode::UnregisterClient, clients, |p, req, _ch| p
-        .unregister(&req));
-    sync_route!(
-        RequestCode::GetConsumerListByGroup,
-        clients,
-        |p, req, _ch| p.consumer_list(&req)
-    );
-    sync_route!(RequestCode::UpdateAndCreateTopic, admin, |p, req, _ch| p
-        .create_topic(&req));
-    sync_route!(RequestCode::DeleteTopicInBroker, admin, |p, req, _ch| p
-        .delete_topic(&req));
-    sync_route!(RequestCode::GetAllTopicConfig, admin, |p, req, _ch| p
-        .all_topic_config(&req));
-    sync_route!(
-        RequestCode::UpdateAndCreateSubscriptionGroup,
-        admin,
-        |p, req, _ch| p.update_group(&req)
-    );
-    sync_route!(RequestCode::GetTopicStatsInfo, admin, |p, req, _ch| p
-        .topic_stats(&req));
-    sync_route!(RequestCode::GetConsumeStats, admin, |p, req, _ch| p
-        .consume_stats(&req));
-    sync_route!(RequestCode::QueryTopicConsumeByWho, admin, |p, req, _ch| p
-        .consumed_by(&req));
-    sync_route!(RequestCode::GetBrokerRuntimeInfo, admin, |p, req, _ch| p
-        .runtime_info(&req));
-    sync_route!(RequestCode::ViewMessageById, admin, |p, req, _ch| p
-        .view_message(&req));
-    sync_route!(RequestCode::QueryMessage, admin, |p, req, _ch| p
-        .query_message(&req));
-    table
+    let namesrvs = settings.namesrv_addr.0.clone();
+    Registrar::new(identity, namesrvs, Arc::clone(topics), timeout)
 }
 
 /// Writes consumerOffset.json every `period` until stopped (a last write happens at shutdown).
@@ -341,32 +216,4 @@ async fn persist_offsets(
             Err(err) => tracing::error!(error = %err, "consumer offset persistence task failed"),
         }
     }
-}
-
-/// `0.0.0.0:port`; port 0 is resolved to a free port now, because the port is part of the
-/// STOREHOST written into every message and must be known before the server starts.
-fn listen_addr(port: u16) -> Result<SocketAddr> {
-    let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
-    if port != 0 {
-        return Ok(any);
-    }
-    let probe = std::net::TcpListener::bind(any).map_err(|_| ServerError::Listen(any))?;
-    probe.local_addr().map_err(|_| ServerError::Listen(any))
-}
-
-/// `brokerIP1`, else the address of the interface that routes outwards, else 127.0.0.1.
-fn advertised_ip(settings: &BrokerSettings) -> Result<IpAddr> {
-    if let Some(host) = &settings.broker_ip1 {
-        return host
-            .ip()
-            .ok_or_else(|| ServerError::BadBrokerIp(host.0.clone()));
-    }
-    // Connecting a UDP socket sends nothing; it only selects the outgoing interface.
-    let detected = UdpSocket::bind("0.0.0.0:0")
-        .and_then(|s| s.connect("8.8.8.8:80").map(|()| s))
-        .and_then(|s| s.local_addr())
-        .map(|a| a.ip())
-        .ok()
-        .filter(|ip| !ip.is_unspecified());
-    Ok(detected.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)))
 }

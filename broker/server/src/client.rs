@@ -10,7 +10,7 @@ use ferrimq_remoting::header::typed::{ConsumerGroupRequestHeader, UnregisterClie
 use ferrimq_remoting::{RemotingCommand, RequestCode, ResponseCode};
 use ferrimq_transport::{Channel, ChannelListener, HandlerResult, next_opaque};
 
-use crate::consumers::ConsumerRegistry;
+use crate::consumers::{ClientInfo, ConsumerRegistry};
 use crate::response::reject;
 use crate::topics::TopicRegistry;
 
@@ -33,7 +33,13 @@ impl ClientProcessor {
         for consumer in &data.consumer_data_set {
             self.topics
                 .ensure_group_topic(&retry_topic(&consumer.group_name));
-            if self.consumers.register(consumer, &data.client_id, channel) {
+            let client = ClientInfo {
+                client_id: &data.client_id,
+                channel,
+                language: request.language,
+                version: request.version,
+            };
+            if self.consumers.register(consumer, client) {
                 tracing::info!(group = %consumer.group_name, client = %data.client_id, "consumer joined");
                 self.notify_group(&consumer.group_name);
             }
@@ -74,6 +80,23 @@ impl ClientProcessor {
             consumer_id_list: ids,
         }
         .encode()?;
+        Ok(Some(
+            RemotingCommand::response_to(request, ResponseCode::Success).with_body(body),
+        ))
+    }
+
+    /// GET_CONSUMER_CONNECTION_LIST (203): CONSUMER_NOT_ONLINE (206) for a group without members.
+    pub fn consumer_connections(&self, request: &RemotingCommand) -> HandlerResult {
+        let h: ConsumerGroupRequestHeader = request.decode_header()?;
+        let Some(connection) = self.consumers.connection(&h.consumer_group) else {
+            let remark = format!("the consumer group[{}] not online", h.consumer_group);
+            return Ok(Some(reject(
+                request,
+                ResponseCode::ConsumerNotOnline,
+                remark,
+            )));
+        };
+        let body = connection.encode()?;
         Ok(Some(
             RemotingCommand::response_to(request, ResponseCode::Success).with_body(body),
         ))

@@ -5,7 +5,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use ferrimq_remoting::body::{ConsumerData, SubscriptionData};
+use ferrimq_remoting::LanguageCode;
+use ferrimq_remoting::body::Connection;
+use ferrimq_remoting::body::{
+    ConsumeFromWhere, ConsumeType, ConsumerConnection, ConsumerData, MessageModel, SubscriptionData,
+};
 use ferrimq_transport::Channel;
 
 /// One client of a group.
@@ -13,6 +17,21 @@ use ferrimq_transport::Channel;
 struct Member {
     client_id: String,
     channel: Channel,
+    language: LanguageCode,
+    version: i32,
+}
+
+/// Who a heartbeat came from.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientInfo<'a> {
+    /// `clientID` of the heartbeat.
+    pub client_id: &'a str,
+    /// The connection it came on.
+    pub channel: &'a Channel,
+    /// The request's `language`.
+    pub language: LanguageCode,
+    /// The request's `version`.
+    pub version: i32,
 }
 
 /// One consumer group.
@@ -22,6 +41,10 @@ struct Group {
     members: BTreeMap<u64, Member>,
     /// By topic.
     subscriptions: HashMap<String, SubscriptionData>,
+    /// As last reported.
+    consume_type: ConsumeType,
+    message_model: MessageModel,
+    consume_from_where: ConsumeFromWhere,
 }
 
 /// Consumer groups and their members.
@@ -40,19 +63,24 @@ impl ConsumerRegistry {
         self.groups.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers (or refreshes) `client_id` on `channel` as a member of `data.group_name`.
-    /// Returns true when the membership changed (a new member), i.e. the group must be told.
-    pub fn register(&self, data: &ConsumerData, client_id: &str, channel: &Channel) -> bool {
+    /// Registers (or refreshes) the client as a member of `data.group_name`. Returns true when
+    /// the membership changed (a new member), i.e. the group must be told.
+    pub fn register(&self, data: &ConsumerData, client: ClientInfo<'_>) -> bool {
         let mut groups = self.lock();
         let group = groups.entry(data.group_name.clone()).or_default();
+        group.consume_type = data.consume_type;
+        group.message_model = data.message_model;
+        group.consume_from_where = data.consume_from_where;
         let member = Member {
-            client_id: client_id.to_owned(),
-            channel: channel.clone(),
+            client_id: client.client_id.to_owned(),
+            channel: client.channel.clone(),
+            language: client.language,
+            version: client.version,
         };
         let joined = group
             .members
-            .insert(channel.id(), member)
-            .is_none_or(|old| old.client_id != client_id);
+            .insert(client.channel.id(), member)
+            .is_none_or(|old| old.client_id != client.client_id);
         for sub in &data.subscription_data_set {
             let newer = group
                 .subscriptions
@@ -63,6 +91,34 @@ impl ConsumerRegistry {
             }
         }
         joined
+    }
+
+    /// GET_CONSUMER_CONNECTION_LIST: the group's connections and subscriptions; `None` when no
+    /// member is online.
+    pub fn connection(&self, group: &str) -> Option<ConsumerConnection> {
+        let groups = self.lock();
+        let g = groups.get(group)?;
+        let connection_set = g
+            .members
+            .values()
+            .map(|m| Connection {
+                client_addr: m.channel.peer_addr().to_string(),
+                client_id: m.client_id.clone(),
+                language: m.language,
+                version: m.version,
+            })
+            .collect();
+        Some(ConsumerConnection {
+            connection_set,
+            consume_from_where: Some(g.consume_from_where),
+            consume_type: Some(g.consume_type),
+            message_model: Some(g.message_model),
+            subscription_table: g
+                .subscriptions
+                .iter()
+                .map(|(t, s)| (t.clone(), s.clone()))
+                .collect(),
+        })
     }
 
     /// Removes `client_id` from `group`; returns true when it was a member.

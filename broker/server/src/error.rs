@@ -22,9 +22,6 @@ pub enum ServerError {
     /// The configuration cannot be served (e.g. an unsupported role).
     #[error("configuration: {0}")]
     Config(String),
-    /// The advertised address is not an IP address.
-    #[error("brokerIP1 {0:?} is not an IP address")]
-    BadBrokerIp(String),
     /// A NameServer refused the registration.
     #[error("name server {addr} refused REGISTER_BROKER: code {code}, {remark}")]
     Registration {

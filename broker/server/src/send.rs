@@ -28,7 +28,7 @@ const PROPERTY_CLUSTER: &str = "CLUSTER";
 /// Delay level property; cleared when a message goes to the DLQ.
 const PROPERTY_DELAY: &str = "DELAY";
 /// Request version from which the header's `maxReconsumeTimes` counts (`V3_4_9`).
-const VERSION_HONOURING_MAX_RECONSUME: i32 = 121;
+pub(crate) const VERSION_HONOURING_MAX_RECONSUME: i32 = 121;
 /// Property telling the broker to wait for the store; never stored.
 const PROPERTY_WAIT: &str = "WAIT";
 /// extFields key of the broker region in every send response.
@@ -51,6 +51,8 @@ pub struct SendPolicy {
     pub broker_permission: Perm,
     /// `maxMessageSize` (body bytes).
     pub max_message_size: usize,
+    /// `syncFlushTimeout`: longest wait for durability under SYNC_FLUSH.
+    pub sync_flush_timeout: std::time::Duration,
     /// `autoCreateSubscriptionGroup` (groups of retry topics).
     pub auto_create_group: bool,
 }
@@ -327,13 +329,9 @@ impl SendProcessor {
         stored: Stored,
         queue_id: i32,
     ) -> RemotingCommand {
-        let code = match stored.flush {
-            None => ResponseCode::Success,
-            Some(wait) => match wait.await {
-                Ok(FlushStatus::Durable) => ResponseCode::Success,
-                Ok(FlushStatus::TimedOut) => ResponseCode::FlushDiskTimeout,
-                Err(err) => return store_error_response(request, &err),
-            },
+        let code = match durability(stored.flush, self.policy.sync_flush_timeout).await {
+            Ok(code) => code,
+            Err(err) => return store_error_response(request, &err),
         };
         let header = SendMessageResponseHeader {
             msg_id: stored.msg_id,
@@ -349,8 +347,25 @@ impl SendProcessor {
     }
 }
 
+/// Waits for a SYNC_FLUSH append to be durable: SUCCESS, or FLUSH_DISK_TIMEOUT after `timeout`.
+/// The timeout is enforced here too: a sync stuck in the kernel holds the flusher, which then
+/// cannot expire the request on time.
+pub async fn durability(
+    flush: Option<FlushWait>,
+    timeout: std::time::Duration,
+) -> Result<ResponseCode, ferrimq_store::StoreError> {
+    let Some(wait) = flush else {
+        return Ok(ResponseCode::Success);
+    };
+    match tokio::time::timeout(timeout, wait).await {
+        Ok(Ok(FlushStatus::Durable)) => Ok(ResponseCode::Success),
+        Ok(Ok(FlushStatus::TimedOut)) | Err(_) => Ok(ResponseCode::FlushDiskTimeout),
+        Ok(Err(err)) => Err(err),
+    }
+}
+
 /// A pseudo-random queue below `count` (queueId < 0 lets the broker pick).
-fn random_queue(count: u32) -> i32 {
+pub(crate) fn random_queue(count: u32) -> i32 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static STATE: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
     // xorshift64*, advanced atomically: good enough to spread queues, no dependency.

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use ferrimq_remoting::body::{
-    ConsumerData, GetConsumerListByGroupResponseBody, HeartbeatData, JsonBody, SubscriptionData,
-    TopicRouteData,
+    ConsumerConnection, ConsumerData, GetConsumerListByGroupResponseBody, HeartbeatData, JsonBody,
+    SubscriptionData, TopicRouteData,
 };
 use ferrimq_remoting::header::typed::{
     ConsumerGroupRequestHeader, GetMaxOffsetRequestHeader, GetRouteInfoRequestHeader,
@@ -187,6 +187,34 @@ async fn heartbeat_registers_group_retry_topic_and_route() -> Result<()> {
     assert_eq!(
         GetConsumerListByGroupResponseBody::decode(&r.body)?.consumer_id_list,
         vec!["10.0.0.1@1".to_owned()]
+    );
+    let connections =
+        request(RequestCode::GetConsumerConnectionList).with_header(&ConsumerGroupRequestHeader {
+            consumer_group: "CG".into(),
+        });
+    let r = cluster.call(connections).await?;
+    assert_eq!(r.code, 0);
+    let connection = ConsumerConnection::decode(&r.body)?;
+    let ids: Vec<(&str, i32)> = connection
+        .connection_set
+        .iter()
+        .map(|c| (c.client_id.as_str(), c.version))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![("10.0.0.1@1", ferrimq_remoting::command::DEFAULT_VERSION)]
+    );
+    assert_eq!(
+        connection.subscription_table.keys().collect::<Vec<_>>(),
+        vec!["TopicH"]
+    );
+    let offline =
+        request(RequestCode::GetConsumerConnectionList).with_header(&ConsumerGroupRequestHeader {
+            consumer_group: "Nobody".into(),
+        });
+    assert_eq!(
+        cluster.call(offline).await?.code,
+        ResponseCode::ConsumerNotOnline.code()
     );
     // Pulls without the SUBSCRIPTION flag use the registered subscription.
     assert_eq!(cluster.call(send_v2("TopicH", 0, "", b"h")).await?.code, 0);

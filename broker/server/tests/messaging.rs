@@ -291,3 +291,103 @@ async fn retry_message_past_its_limit_goes_to_the_dead_letter_queue() -> Result<
     );
     cluster.stop().await
 }
+
+/// A disk whose CommitLog syncs take longer than the sync flush timeout.
+#[derive(Debug)]
+struct SlowCommitLog;
+
+impl ferrimq_store::seam::FileSeam for SlowCommitLog {
+    fn before_sync(&self, path: &std::path::Path) -> std::io::Result<()> {
+        if path.components().any(|c| c.as_os_str() == "commitlog") {
+            std::thread::sleep(Duration::from_millis(600));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn sync_flush_timeout_answers_10_with_the_full_send_header() -> Result<()> {
+    let hooks = ferrimq_store::store::StoreHooks {
+        seam: std::sync::Arc::new(SlowCommitLog),
+        ..Default::default()
+    };
+    let cluster =
+        Cluster::start_with("flushDiskType=SYNC_FLUSH\nsyncFlushTimeout=100", hooks).await?;
+    let r = cluster.call(send_v2("Slow", 0, "", b"slow")).await?;
+    assert_eq!(
+        r.code,
+        ResponseCode::FlushDiskTimeout.code(),
+        "{:?}",
+        r.remark
+    );
+    assert_eq!((field(&r, "queueId"), field(&r, "queueOffset")), ("0", "0"));
+    assert_eq!(field(&r, "msgId").len(), 32);
+    assert_eq!(field(&r, "MSG_REGION"), "DefaultRegion");
+    cluster.stop().await
+}
+
+#[tokio::test]
+async fn send_back_stores_a_retry_copy_then_dead_letters_it() -> Result<()> {
+    use ferrimq_remoting::header::typed::ConsumerSendMsgBackRequestHeader;
+    let cluster = Cluster::start("").await?;
+    let r = cluster
+        .call(send_v2(
+            "SB",
+            0,
+            &props(&[("UNIQ_KEY", "U-SB")]),
+            b"fail me",
+        ))
+        .await?;
+    assert_eq!(r.code, 0);
+    let send_back = |msg_id: &str| -> Result<RemotingCommand> {
+        let (_, offset) =
+            ferrimq_store::record::msg_id::decode(msg_id).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        Ok(
+            RemotingCommand::request(RequestCode::ConsumerSendMsgBack, next_opaque()).with_header(
+                &ConsumerSendMsgBackRequestHeader {
+                    offset,
+                    group: "SBG".into(),
+                    delay_level: 0,
+                    origin_msg_id: Some(msg_id.to_owned()),
+                    origin_topic: Some("SB".into()),
+                    unit_mode: Some(false),
+                    max_reconsume_times: Some(1),
+                },
+            ),
+        )
+    };
+    assert_eq!(cluster.call(send_back(field(&r, "msgId"))?).await?.code, 0);
+    cluster.settle();
+    let r = cluster
+        .call(pull(&pull_header("SBG", "%RETRY%SBG", 0, 0, SUBSCRIPTION)))
+        .await?;
+    let retry = decode_pulled(&r.body)?;
+    assert_eq!(retry.len(), 1);
+    let copy = &retry[0];
+    assert_eq!(
+        (copy.body.as_slice(), copy.reconsume_times),
+        (&b"fail me"[..], 1)
+    );
+    assert_eq!(
+        (copy.retry_topic.as_deref(), copy.delay.as_deref()),
+        (Some("SB"), Some("3"))
+    );
+    assert_eq!(copy.uniq_key.as_deref(), Some("U-SB"));
+    // Consumed once more and failed again: the limit (1) is reached, the DLQ takes it.
+    assert_eq!(cluster.call(send_back(&copy.msg_id)?).await?.code, 0);
+    cluster.settle();
+    let r = cluster
+        .call(pull(&pull_header("SBG", "%DLQ%SBG", 0, 0, SUBSCRIPTION)))
+        .await?;
+    let dead = decode_pulled(&r.body)?;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (
+            dead[0].body.as_slice(),
+            dead[0].delay.as_deref(),
+            dead[0].reconsume_times
+        ),
+        (&b"fail me"[..], None, 2)
+    );
+    cluster.stop().await
+}

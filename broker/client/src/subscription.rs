@@ -1,0 +1,72 @@
+//! Consumer subscriptions: TAG expressions ("*" or "tagA || tagB") turned into Java's
+//! `SubscriptionData` (tags set, `String.hashCode` code set, version), and the client-side tag
+//! filter applied to pulled messages (the broker filters by tag hash only, so collisions pass).
+
+use std::collections::BTreeSet;
+
+use ferrimq_remoting::body::SubscriptionData;
+
+use crate::message::MessageExt;
+
+/// Java `String.hashCode` (UTF-16 code units, wrapping): the tag code of subscriptions.
+pub fn java_string_hash(text: &str) -> i32 {
+    text.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    })
+}
+
+/// SubscriptionData of a TAG expression ("*" or "a || b").
+pub fn subscription(topic: &str, expression: &str, version: i64) -> SubscriptionData {
+    let expression = expression.trim();
+    let all = expression.is_empty() || expression == "*";
+    let tags: BTreeSet<String> = if all {
+        BTreeSet::new()
+    } else {
+        expression
+            .split("||")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    SubscriptionData {
+        class_filter_mode: false,
+        code_set: tags.iter().map(|t| java_string_hash(t)).collect(),
+        expression_type: Some("TAG".to_owned()),
+        sub_string: if all {
+            "*".to_owned()
+        } else {
+            expression.to_owned()
+        },
+        sub_version: version,
+        tags_set: tags,
+        topic: topic.to_owned(),
+    }
+}
+
+/// Whether `message` passes the subscription's tag filter.
+pub fn matches(sub: &SubscriptionData, message: &MessageExt) -> bool {
+    sub.tags_set.is_empty() || message.tags().is_some_and(|t| sub.tags_set.contains(t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_hash_matches_known_values() {
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(java_string_hash("TagA"), 2_598_919);
+        assert_eq!(java_string_hash("hello world"), 1_794_106_052);
+    }
+
+    #[test]
+    fn tag_expression_parses_like_java() {
+        let sub = subscription("T", " TagA || TagB ||  ", 5);
+        assert_eq!(sub.sub_string, "TagA || TagB ||");
+        assert_eq!(sub.tags_set.iter().collect::<Vec<_>>(), ["TagA", "TagB"]);
+        assert!(sub.code_set.contains(&2_598_919));
+        assert_eq!(subscription("T", "*", 1).tags_set.len(), 0);
+        assert_eq!(subscription("T", "", 1).sub_string, "*");
+    }
+}

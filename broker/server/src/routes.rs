@@ -1,0 +1,207 @@
+//! The broker's one dispatch table: every request code it serves, mapped to the method of the
+//! processor that owns it. Each processor is built here with only the handles it needs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrimq_config::BrokerConfig;
+use ferrimq_remoting::{RemotingCommand, RequestCode};
+use ferrimq_transport::{Channel, DispatchTable, HandlerResult};
+
+use crate::admin::AdminProcessor;
+use crate::broker::Handles;
+use crate::client::ClientProcessor;
+use crate::offset::OffsetProcessor;
+use crate::pull::{PullPolicy, PullProcessor};
+use crate::retry::RetryProcessor;
+use crate::send::{SendPolicy, SendProcessor};
+
+/// A synchronous processor method (it never waits, so it runs inline in its request task).
+type SyncMethod<P> = fn(&P, &RemotingCommand, &Channel) -> HandlerResult;
+
+/// Routes `code` to a synchronous method of `processor`.
+fn route_sync<P: Send + Sync + 'static>(
+    table: &mut DispatchTable,
+    code: RequestCode,
+    processor: &Arc<P>,
+    method: SyncMethod<P>,
+) {
+    let processor = Arc::clone(processor);
+    table.insert(code, move |request: RemotingCommand, channel: Channel| {
+        let result = method(&processor, &request, &channel);
+        async move { result }
+    });
+}
+
+/// The table of every request code the broker serves.
+pub(crate) fn dispatch_table(
+    h: &Handles,
+    config: &BrokerConfig,
+    store_host: SocketAddr,
+) -> DispatchTable {
+    let mut table = DispatchTable::new();
+    route_messages(&mut table, h, config, store_host);
+    route_offsets_and_clients(&mut table, h, config);
+    route_admin(&mut table, h, config);
+    table
+}
+
+/// Send, send-back and pull: the asynchronous processors.
+fn route_messages(
+    table: &mut DispatchTable,
+    h: &Handles,
+    config: &BrokerConfig,
+    store_host: SocketAddr,
+) {
+    let s = &config.broker;
+    let policy = SendPolicy {
+        store_host,
+        cluster: s.broker_cluster_name.clone(),
+        region: s.region_id.clone(),
+        trace_on: s.trace_on,
+        broker_permission: s.broker_permission,
+        max_message_size: config.store.max_message_size as usize,
+        sync_flush_timeout: Duration::from_millis(config.store.sync_flush_timeout),
+        auto_create_group: s.auto_create_subscription_group,
+    };
+    let retry = Arc::new(RetryProcessor {
+        store: Arc::clone(&h.store),
+        topics: Arc::clone(&h.topics),
+        metadata: Arc::clone(&h.metadata),
+        policy: policy.clone(),
+    });
+    table.insert(RequestCode::ConsumerSendMsgBack, move |req, _ch| {
+        Arc::clone(&retry).handle(req)
+    });
+    let send = Arc::new(SendProcessor {
+        store: Arc::clone(&h.store),
+        topics: Arc::clone(&h.topics),
+        metadata: Arc::clone(&h.metadata),
+        policy,
+    });
+    for code in [
+        RequestCode::SendMessage,
+        RequestCode::SendMessageV2,
+        RequestCode::SendBatchMessage,
+    ] {
+        let p = Arc::clone(&send);
+        table.insert(code, move |req, ch| Arc::clone(&p).handle(req, ch));
+    }
+    let pull = Arc::new(PullProcessor {
+        store: Arc::clone(&h.store),
+        topics: Arc::clone(&h.topics),
+        metadata: Arc::clone(&h.metadata),
+        consumers: Arc::clone(&h.consumers),
+        hold: Arc::clone(&h.hold),
+        policy: PullPolicy {
+            broker_permission: s.broker_permission,
+            auto_create_group: s.auto_create_subscription_group,
+            long_polling: s.long_polling_enable,
+            short_polling: Duration::from_millis(s.short_polling_time_mills),
+        },
+    });
+    for code in [RequestCode::PullMessage, RequestCode::LitePullMessage] {
+        let p = Arc::clone(&pull);
+        table.insert(code, move |req, ch| Arc::clone(&p).handle(req, ch));
+    }
+}
+
+/// Consumer offsets, queue offsets and the client table.
+fn route_offsets_and_clients(table: &mut DispatchTable, h: &Handles, config: &BrokerConfig) {
+    let offsets = Arc::new(OffsetProcessor {
+        store: Arc::clone(&h.store),
+        metadata: Arc::clone(&h.metadata),
+    });
+    route_sync(
+        table,
+        RequestCode::QueryConsumerOffset,
+        &offsets,
+        |p, r, _| p.query(r),
+    );
+    route_sync(
+        table,
+        RequestCode::UpdateConsumerOffset,
+        &offsets,
+        |p, r, _| p.update(r),
+    );
+    route_sync(table, RequestCode::GetMaxOffset, &offsets, |p, r, _| {
+        p.max(r)
+    });
+    route_sync(table, RequestCode::GetMinOffset, &offsets, |p, r, _| {
+        p.min(r)
+    });
+    route_sync(
+        table,
+        RequestCode::GetEarliestMsgStoretime,
+        &offsets,
+        |p, r, _| p.earliest_time(r),
+    );
+    route_sync(
+        table,
+        RequestCode::SearchOffsetByTimestamp,
+        &offsets,
+        |p, r, _| p.search(r),
+    );
+    let clients = Arc::new(ClientProcessor {
+        consumers: Arc::clone(&h.consumers),
+        topics: Arc::clone(&h.topics),
+        notify_ids_changed: config.broker.notify_consumer_ids_changed_enable,
+    });
+    route_sync(table, RequestCode::HeartBeat, &clients, |p, r, ch| {
+        p.heartbeat(r, ch)
+    });
+    route_sync(table, RequestCode::UnregisterClient, &clients, |p, r, _| {
+        p.unregister(r)
+    });
+    route_sync(
+        table,
+        RequestCode::GetConsumerListByGroup,
+        &clients,
+        |p, r, _| p.consumer_list(r),
+    );
+    route_sync(
+        table,
+        RequestCode::GetConsumerConnectionList,
+        &clients,
+        |p, r, _| p.consumer_connections(r),
+    );
+}
+
+/// Administration, statistics and message lookups.
+fn route_admin(table: &mut DispatchTable, h: &Handles, config: &BrokerConfig) {
+    let admin = Arc::new(AdminProcessor {
+        store: Arc::clone(&h.store),
+        topics: Arc::clone(&h.topics),
+        metadata: Arc::clone(&h.metadata),
+        consumers: Arc::clone(&h.consumers),
+        broker_name: config.broker.broker_name.clone(),
+    });
+    let routes: [(RequestCode, SyncMethod<AdminProcessor>); 10] = [
+        (RequestCode::UpdateAndCreateTopic, |p, r, _| {
+            p.create_topic(r)
+        }),
+        (RequestCode::DeleteTopicInBroker, |p, r, _| {
+            p.delete_topic(r)
+        }),
+        (RequestCode::GetAllTopicConfig, |p, r, _| {
+            p.all_topic_config(r)
+        }),
+        (RequestCode::UpdateAndCreateSubscriptionGroup, |p, r, _| {
+            p.update_group(r)
+        }),
+        (RequestCode::GetTopicStatsInfo, |p, r, _| p.topic_stats(r)),
+        (RequestCode::GetConsumeStats, |p, r, _| p.consume_stats(r)),
+        (RequestCode::QueryTopicConsumeByWho, |p, r, _| {
+            p.consumed_by(r)
+        }),
+        (RequestCode::GetBrokerRuntimeInfo, |p, r, _| {
+            p.runtime_info(r)
+        }),
+        (RequestCode::ViewMessageById, |p, r, _| p.view_message(r)),
+        (RequestCode::QueryMessage, |p, r, _| p.query_message(r)),
+    ];
+    for (code, method) in routes {
+        route_sync(table, code, &admin, method);
+    }
+}
