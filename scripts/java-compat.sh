@@ -4,6 +4,9 @@
 #   scripts/java-compat.sh classpath
 #       Resolve the RocketMQ artifacts (cached in ~/.m2 as Maven does), compile e2e/java, print the
 #       classpath file.
+#   scripts/java-compat.sh scenario-classpath 4.9|5.3
+#       Resolve that RocketMQ client + tools version (e2e/java/client-<v>/pom.xml), compile the shared
+#       client scenarios (e2e/java/scenarios) against it, print the classpath (broker/cli/tests/compat_*).
 #   scripts/java-compat.sh fixture
 #       Run the Java namesrv + broker on a fresh store with small file sizes, write the fixture messages
 #       (WriteFixture), stop the broker cleanly and copy the store + manifest + broker.conf into
@@ -63,6 +66,14 @@ classpath() {
   rm -f "$mvn_log"
   [[ -s $CP_FILE ]] || die "maven wrote no classpath to $CP_FILE"
   echo "$ROOT/e2e/java/target/classes:$(cat "$CP_FILE")"
+}
+
+# Same as classpath, for the client scenario module of one RocketMQ version (4.9 or 5.3).
+scenario_classpath() { # version
+  [[ ${1:-} == 4.9 || ${1:-} == 5.3 ]] || die "usage: $0 scenario-classpath 4.9|5.3"
+  POM="$ROOT/e2e/java/client-$1/pom.xml"
+  CP_FILE="$ROOT/e2e/java/client-$1/target/classpath.txt"
+  classpath | sed "s#^$ROOT/e2e/java/target/classes:#$ROOT/e2e/java/client-$1/target/classes:#"
 }
 
 # --- process management -------------------------------------------------------------------------
@@ -302,7 +313,8 @@ serve() { # store-dir out.jsonl
 
 case "${1:-}" in
   classpath) classpath ;;
+  scenario-classpath) scenario_classpath "${2:-}" ;;
   fixture) fixture ;;
   serve) shift; serve "$@" ;;
-  *) die "usage: $0 classpath | fixture | serve <store-dir> <out.jsonl>" ;;
+  *) die "usage: $0 classpath | scenario-classpath 4.9|5.3 | fixture | serve <store-dir> <out.jsonl>" ;;
 esac

@@ -40,6 +40,8 @@ if [[ $quick == 0 ]]; then
   ensure_java
   step "resolving Apache RocketMQ artifacts from Maven Central"
   scripts/java-compat.sh classpath >/dev/null
+  scripts/java-compat.sh scenario-classpath 4.9 >/dev/null
+  scripts/java-compat.sh scenario-classpath 5.3 >/dev/null
   export FERRIMQ_REQUIRE_JAVA=1
   ensure_k8s_tools
   step "container images: podman build + smoke run"

@@ -147,6 +147,7 @@ code_table! {
         SendReplyMessageV2 = 325 => "SEND_REPLY_MESSAGE_V2",
         PushReplyMessageToClient = 326 => "PUSH_REPLY_MESSAGE_TO_CLIENT",
         AddWritePermOfBroker = 327 => "ADD_WRITE_PERM_OF_BROKER",
+        GetTopicConfig = 351 => "GET_TOPIC_CONFIG",
         LitePullMessage = 361 => "LITE_PULL_MESSAGE",
         QueryAssignment = 400 => "QUERY_ASSIGNMENT",
         SetMessageRequestMode = 401 => "SET_MESSAGE_REQUEST_MODE",

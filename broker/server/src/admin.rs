@@ -122,6 +122,23 @@ impl AdminProcessor {
         ))
     }
 
+    /// GET_TOPIC_CONFIG (351, 5.x admin: topicStatus, consumerProgress): body = the topic's
+    /// `TopicConfig` JSON (read by the client as `TopicConfigAndQueueMapping`, no mapping detail:
+    /// ferrimq has no static topics); TOPIC_NOT_EXIST when this broker does not know the topic.
+    pub fn topic_config(&self, request: &RemotingCommand) -> HandlerResult {
+        let h: TopicRequestHeader = request.decode_header()?;
+        let Some(config) = self.topics.get(&h.topic) else {
+            return Ok(Some(reject(
+                request,
+                ResponseCode::TopicNotExist,
+                format!("No topic in this broker. topic: {}", h.topic),
+            )));
+        };
+        let body = ferrimq_fastjson::to_string(&config)
+            .map_err(|e| format!("encoding TopicConfig of {}: {e}", h.topic))?;
+        Ok(Some(ok(request).with_body(Bytes::from(body))))
+    }
+
     /// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200): body = SubscriptionGroupConfig JSON.
     pub fn update_group(&self, request: &RemotingCommand) -> HandlerResult {
         let config: SubscriptionGroupConfig = ferrimq_fastjson::from_slice(&request.body)
@@ -204,7 +221,10 @@ impl AdminProcessor {
                     broker_offset: self.store.max_offset_in_queue(&topic, queue_id) as i64,
                     consumer_offset: committed,
                     last_timestamp: self.time_before(&topic, queue_id, committed as u64),
-                    pull_offset: None,
+                    // Java reports max(committed, pull offset) and its pull offset falls back to the
+                    // committed one; ferrimq keeps no separate pull offsets. Leaving it out made 5.x
+                    // consumerProgress print a negative "#Inflight".
+                    pull_offset: Some(committed),
                 };
                 offset_table.insert(self.queue(&topic, queue_id), wrapper);
             }

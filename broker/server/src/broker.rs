@@ -18,9 +18,11 @@ use crate::address::Addresses;
 use crate::client::ClientCleaner;
 use crate::consumers::ConsumerRegistry;
 use crate::error::{Result, ServerError};
+use crate::locks::LockTable;
 use crate::long_polling::PullHold;
 use crate::registration::{BrokerIdentity, Registrar};
 use crate::routes;
+use crate::schedule::ScheduleService;
 use crate::topics::TopicRegistry;
 
 /// Time in-flight requests get to finish at shutdown.
@@ -55,6 +57,7 @@ pub(crate) struct Handles {
     pub(crate) topics: Arc<TopicRegistry>,
     pub(crate) consumers: Arc<ConsumerRegistry>,
     pub(crate) hold: Arc<PullHold>,
+    pub(crate) locks: Arc<LockTable>,
 }
 
 impl Broker {
@@ -92,7 +95,13 @@ impl Broker {
         let (stop, stop_rx) = watch::channel(false);
         let period = Duration::from_millis(settings.register_name_server_period.max(1000));
         let persist = Duration::from_millis(settings.flush_consumer_offset_interval.max(100));
+        let schedule = Arc::new(ScheduleService::new(
+            Arc::clone(&handles.store),
+            Arc::clone(&handles.metadata),
+            &config.store.message_delay_level.0,
+        ));
         let tasks = vec![
+            tokio::spawn(schedule.run(persist, stop_rx.clone())),
             tokio::spawn(Arc::clone(&registrar).run(period, stop_rx.clone())),
             tokio::spawn(persist_offsets(
                 Arc::clone(&handles.metadata),
@@ -178,6 +187,7 @@ fn open_handles(config: &BrokerConfig, hooks: StoreHooks) -> Result<Handles> {
         topics,
         consumers: Arc::new(ConsumerRegistry::new()),
         hold,
+        locks: Arc::new(LockTable::default()),
     })
 }
 

@@ -8,7 +8,9 @@
 //! - [`pull`]: PULL_MESSAGE / LITE_PULL_MESSAGE, filtered by [`filter`], long polling through
 //!   [`long_polling`] (woken by the store's dispatcher).
 //! - [`retry`]: CONSUMER_SEND_MSG_BACK -> `%RETRY%` / `%DLQ%` copies.
+//! - [`schedule`]: delayed delivery through SCHEDULE_TOPIC_XXXX and delayOffset.json.
 //! - [`offset`]: consumer offsets and queue offsets.
+//! - [`locks`]: LOCK_BATCH_MQ / UNLOCK_BATCH_MQ, the orderly-consumption queue locks.
 //! - [`client`]: heartbeats, the [`consumers`] table, NOTIFY_CONSUMER_IDS_CHANGED.
 //! - [`address`]: listen, registered and STOREHOST addresses (IPs or DNS names).
 //! - [`admin`]: topic/group administration, statistics, message lookups.
@@ -24,6 +26,7 @@ pub mod client;
 pub mod consumers;
 pub mod error;
 pub mod filter;
+pub mod locks;
 pub mod long_polling;
 pub mod offset;
 pub mod pull;
@@ -31,6 +34,7 @@ pub mod registration;
 pub mod response;
 pub mod retry;
 mod routes;
+pub mod schedule;
 pub mod send;
 pub mod topics;
 

@@ -1,9 +1,8 @@
 //! CONSUMER_SEND_MSG_BACK (36): a push consumer hands back a message it failed to consume.
 //! The broker stores a copy in `%RETRY%<group>` with `reconsumeTimes + 1` and a DELAY level, or
 //! in `%DLQ%<group>` once the group's retry limit is reached (protocol reference §3.5).
-//!
-//! Delayed delivery (SCHEDULE_TOPIC_XXXX) is not implemented yet: the DELAY property is stored
-//! but the copy is consumable at once, exactly as when a client falls back to re-sending it.
+//! A retry copy with a DELAY level goes through the schedule topic ([`crate::schedule`]) and
+//! becomes visible in `%RETRY%<group>` only when its delay has passed.
 
 use std::sync::Arc;
 
@@ -18,6 +17,7 @@ use ferrimq_store::store::MessageStore;
 use ferrimq_transport::HandlerResult;
 
 use crate::response::{reject, store_error_response};
+use crate::schedule::divert;
 use crate::send::{SendPolicy, VERSION_HONOURING_MAX_RECONSUME, durability, random_queue};
 use crate::topics::TopicRegistry;
 
@@ -152,7 +152,10 @@ impl RetryProcessor {
             };
             props.insert(DELAY, level.to_string());
             let retry = self.topics.ensure_group_topic(&retry_topic(&h.group));
-            (retry.topic_name, random_queue(retry.write_queue_nums))
+            let queue_id = random_queue(retry.write_queue_nums);
+            let (flags, max_level) = (view.sys_flag(), self.policy.max_delay_level);
+            divert(&mut props, &retry.topic_name, queue_id, flags, max_level)
+                .unwrap_or((retry.topic_name, queue_id))
         };
         Ok(
             MessageRecord::builder(topic, bytes::Bytes::copy_from_slice(view.body()))

@@ -12,6 +12,7 @@ use ferrimq_transport::{Channel, DispatchTable, HandlerResult};
 use crate::admin::AdminProcessor;
 use crate::broker::Handles;
 use crate::client::ClientProcessor;
+use crate::locks::LockProcessor;
 use crate::offset::OffsetProcessor;
 use crate::pull::{PullPolicy, PullProcessor};
 use crate::retry::RetryProcessor;
@@ -64,6 +65,7 @@ fn route_messages(
         max_message_size: config.store.max_message_size as usize,
         sync_flush_timeout: Duration::from_millis(config.store.sync_flush_timeout),
         auto_create_group: s.auto_create_subscription_group,
+        max_delay_level: config.store.message_delay_level.max_level() as i32,
     };
     let retry = Arc::new(RetryProcessor {
         store: Arc::clone(&h.store),
@@ -166,6 +168,13 @@ fn route_offsets_and_clients(table: &mut DispatchTable, h: &Handles, config: &Br
         &clients,
         |p, r, _| p.consumer_connections(r),
     );
+    let locks = Arc::new(LockProcessor {
+        locks: Arc::clone(&h.locks),
+    });
+    route_sync(table, RequestCode::LockBatchMq, &locks, |p, r, _| p.lock(r));
+    route_sync(table, RequestCode::UnlockBatchMq, &locks, |p, r, _| {
+        p.unlock(r)
+    });
 }
 
 /// Administration, statistics and message lookups.
@@ -177,7 +186,8 @@ fn route_admin(table: &mut DispatchTable, h: &Handles, config: &BrokerConfig) {
         consumers: Arc::clone(&h.consumers),
         broker_name: config.broker.broker_name.clone(),
     });
-    let routes: [(RequestCode, SyncMethod<AdminProcessor>); 10] = [
+    let routes: [(RequestCode, SyncMethod<AdminProcessor>); 11] = [
+        (RequestCode::GetTopicConfig, |p, r, _| p.topic_config(r)),
         (RequestCode::UpdateAndCreateTopic, |p, r, _| {
             p.create_topic(r)
         }),

@@ -21,6 +21,7 @@ use ferrimq_store::store::MessageStore;
 use ferrimq_transport::{Channel, HandlerResult};
 
 use crate::response::{reject, store_error_response};
+use crate::schedule::divert;
 use crate::topics::TopicRegistry;
 
 /// Property naming the cluster of the storing broker.
@@ -55,6 +56,8 @@ pub struct SendPolicy {
     pub sync_flush_timeout: std::time::Duration,
     /// `autoCreateSubscriptionGroup` (groups of retry topics).
     pub auto_create_group: bool,
+    /// Highest `messageDelayLevel` level (DELAY levels above it are clamped).
+    pub max_delay_level: i32,
 }
 
 /// The send processor and the handles it needs.
@@ -218,7 +221,18 @@ impl SendProcessor {
         born_host: SocketAddr,
     ) -> Result<Stored, RemotingCommand> {
         self.check_size(request, request.body.len())?;
-        let props = self.stored_properties(header.properties.as_deref().unwrap_or(""));
+        let mut props = self.stored_properties(header.properties.as_deref().unwrap_or(""));
+        let (flags, max_level) = (header.sys_flag, self.policy.max_delay_level);
+        let diverted = divert(&mut props, &header.topic, queue_id, flags, max_level);
+        let mut delayed;
+        let (header, queue_id) = match diverted {
+            Some((topic, schedule_queue)) => {
+                delayed = header.clone();
+                delayed.topic = topic;
+                (&delayed, schedule_queue)
+            }
+            None => (header, queue_id),
+        };
         let record = self
             .record(header, config, queue_id, born_host, request.body.clone())
             .flag(header.flag)

@@ -1,12 +1,15 @@
 //! CommitLog append and recovery benchmark (a plain binary, not a timed test). Prints:
 //! 1. ASYNC_FLUSH, one writer, 1 KB bodies: appends/s (target >= 800,000), two passes;
 //! 2. SYNC_FLUSH, 64 writer threads each waiting for its group commit: appends/s (>= 100,000);
+//!    then the same load as the server makes it: 64 tokio tasks awaiting the `FlushWait` future
+//!    (current_thread runtime, then 2 workers); `sync-tasks` runs only those;
 //! 3. restart after a crash with 4 GiB of CommitLog: time to recover (< 3 s), from the
 //!    checkpoint and, for reference, rescanning everything.
 //!
 //! Run: `cargo bench -p ferrimq-store --bench append`. Knobs (env): `BENCH_DIR` (default: a
 //! temp dir), `ASYNC_COUNT` (2,000,000), `SYNC_SECS` (5), `RECOVER_GIB` (4), `PREFAULT` (0; 1
-//! turns on the background pre-faulting, `CommitLogConfig::prefault_ahead`).
+//! turns on the background pre-faulting, `CommitLogConfig::prefault_ahead`, in every
+//! variant), `SYNC_SETTLE` (1 s of settling after the first SYNC_FLUSH append).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -81,18 +84,40 @@ fn bench_async(root: &Path, pass: &str) {
     log.shutdown().unwrap();
 }
 
-fn bench_sync(root: &Path) {
-    let dir = tempfile::tempdir_in(root).unwrap();
+/// A SYNC_FLUSH CommitLog in `dir`, counting syncs.
+fn open_sync(dir: &Path) -> (Arc<CommitLog>, Arc<SyncCounter>) {
     let syncs = Arc::new(SyncCounter::default());
     let config = CommitLogConfig {
         flush: FlushPolicy::SYNC_DEFAULT,
-        ..CommitLogConfig::new(dir.path().join("commitlog"))
+        prefault_ahead: env_or("PREFAULT", 0) == 1,
+        ..CommitLogConfig::new(dir.join("commitlog"))
     };
-    let log = Arc::new(
-        CommitLog::open(config, syncs.clone(), RecoveryMode::Normal)
-            .expect("open commit log")
-            .0,
+    let log = CommitLog::open(config, syncs.clone(), RecoveryMode::Normal)
+        .expect("open commit log")
+        .0;
+    // One append first, so the first file exists and the background pre-allocation of the
+    // next one is under way; `SYNC_SETTLE` seconds (default 1) let it finish before timing.
+    let put = log.append(&message()).unwrap();
+    assert_eq!(put.flush.unwrap().wait().unwrap(), FlushStatus::Durable);
+    std::thread::sleep(Duration::from_secs(env_or("SYNC_SETTLE", 1)));
+    syncs.0.store(0, Ordering::Relaxed);
+    (Arc::new(log), syncs)
+}
+
+fn report_sync(label: &str, n: u64, timed_out: u64, syncs: &SyncCounter, elapsed: f64) {
+    let syncs = syncs.0.load(Ordering::Relaxed).max(1);
+    println!(
+        "sync_flush  {label}: {n} durable appends in {elapsed:.2} s = {:.0} appends/s \
+         ({timed_out} timed out; {syncs} syncs, {:.1} appends/sync, {:.2} ms/sync)",
+        n as f64 / elapsed,
+        n as f64 / syncs as f64,
+        elapsed * 1000.0 / syncs as f64,
     );
+}
+
+fn bench_sync(root: &Path) {
+    let dir = tempfile::tempdir_in(root).unwrap();
+    let (log, syncs) = open_sync(dir.path());
     let secs = env_or("SYNC_SECS", 5);
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
@@ -120,16 +145,59 @@ fn bench_sync(root: &Path) {
         t.join().unwrap();
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let n = done.load(Ordering::Relaxed);
-    let syncs = syncs.0.load(Ordering::Relaxed).max(1);
-    println!(
-        "sync_flush  64 writers: {n} durable appends in {elapsed:.2} s = {:.0} appends/s \
-         ({} timed out; {syncs} syncs, {:.1} appends/sync, {:.2} ms/sync)",
-        n as f64 / elapsed,
+    let (n, late) = (
+        done.load(Ordering::Relaxed),
         timed_out.load(Ordering::Relaxed),
-        n as f64 / syncs as f64,
-        elapsed * 1000.0 / syncs as f64,
     );
+    report_sync("64 writer threads", n, late, &syncs, elapsed);
+    log.shutdown().unwrap();
+}
+
+/// SYNC_FLUSH as the server does it: 64 concurrent tasks on a tokio runtime, each appending
+/// and awaiting its `FlushWait` future (no thread blocks on a condvar). `workers` = 0 is the
+/// current-thread runtime.
+fn bench_sync_tasks(root: &Path, workers: usize) {
+    let dir = tempfile::tempdir_in(root).unwrap();
+    let (log, syncs) = open_sync(dir.path());
+    let secs = env_or("SYNC_SECS", 5);
+    let runtime = match workers {
+        0 => tokio::runtime::Builder::new_current_thread().build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .build(),
+    }
+    .unwrap();
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(secs);
+    let (n, late) = runtime.block_on(async {
+        let tasks: Vec<_> = (0..64)
+            .map(|_| {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let (msg, mut done, mut late) = (message(), 0u64, 0u64);
+                    while Instant::now() < deadline {
+                        let put = log.append(&msg).unwrap();
+                        match put.flush.unwrap().await.unwrap() {
+                            FlushStatus::Durable => done += 1,
+                            FlushStatus::TimedOut => late += 1,
+                        }
+                    }
+                    (done, late)
+                })
+            })
+            .collect();
+        let (mut n, mut late) = (0, 0);
+        for t in tasks {
+            let (d, l) = t.await.unwrap();
+            (n, late) = (n + d, late + l);
+        }
+        (n, late)
+    });
+    let label = match workers {
+        0 => "64 tokio tasks, current_thread".to_string(),
+        n => format!("64 tokio tasks, {n} workers"),
+    };
+    report_sync(&label, n, late, &syncs, start.elapsed().as_secs_f64());
     log.shutdown().unwrap();
 }
 
@@ -198,6 +266,10 @@ fn main() {
     }
     if run("sync") {
         bench_sync(root);
+    }
+    if run("sync") || run("sync-tasks") {
+        bench_sync_tasks(root, 0);
+        bench_sync_tasks(root, 2);
     }
     if run("recovery") {
         bench_recovery(root);

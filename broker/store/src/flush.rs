@@ -135,6 +135,9 @@ pub enum FlushStatus {
 struct Slot {
     result: Option<Result<FlushStatus>>,
     waker: Option<Waker>,
+    /// A thread is blocked in [`FlushWait::wait`]: only then is the condvar notified (a
+    /// notification is a futex syscall even when nobody waits).
+    blocked: bool,
 }
 
 /// The completion cell shared by a [`FlushWait`] and the flusher.
@@ -146,15 +149,17 @@ struct Completion {
 
 impl Completion {
     fn complete(&self, result: Result<FlushStatus>) {
-        let waker = {
+        let (waker, blocked) = {
             let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
             if slot.result.is_some() {
                 return;
             }
             slot.result = Some(result);
-            slot.waker.take()
+            (slot.waker.take(), slot.blocked)
         };
-        self.cond.notify_all();
+        if blocked {
+            self.cond.notify_all();
+        }
         if let Some(w) = waker {
             w.wake();
         }
@@ -187,6 +192,7 @@ impl FlushWait {
             if now >= self.deadline {
                 return Ok(FlushStatus::TimedOut);
             }
+            slot.blocked = true;
             slot = self
                 .completion
                 .cond
@@ -225,12 +231,37 @@ struct Request {
     completion: Arc<Completion>,
 }
 
+/// Requests registered since the flusher last took them, and when to wake it.
+#[derive(Default)]
+struct Queue {
+    requests: Vec<Request>,
+    /// The flusher sleeps until this many requests are queued (0: it is not sleeping, so
+    /// appenders need not notify it: a notification is a syscall per append).
+    wake_at: usize,
+}
+
 /// State shared by the appenders and the flusher thread.
 struct Shared {
-    requests: Mutex<Vec<Request>>,
+    requests: Mutex<Queue>,
     wakeup: Condvar,
     stop: AtomicBool,
     poison: Arc<Poison>,
+}
+
+impl Shared {
+    /// Queues `request`, waking the flusher only when it sleeps waiting for this many.
+    fn enqueue(&self, request: Request) {
+        let mut q = lock_queue(self);
+        q.requests.push(request);
+        let wake = q.wake_at != 0 && q.requests.len() >= q.wake_at;
+        if wake {
+            q.wake_at = 0;
+        }
+        drop(q);
+        if wake {
+            self.wakeup.notify_one();
+        }
+    }
 }
 
 /// The flusher: one background thread running the [`FlushPolicy`] over a [`FlushTarget`].
@@ -256,7 +287,7 @@ impl Flusher {
         poison: Arc<Poison>,
     ) -> Result<Self> {
         let shared = Arc::new(Shared {
-            requests: Mutex::new(Vec::new()),
+            requests: Mutex::new(Queue::default()),
             wakeup: Condvar::new(),
             stop: AtomicBool::new(false),
             poison,
@@ -301,18 +332,11 @@ impl Flusher {
         if let Some(e) = self.shared.poison.error() {
             completion.complete(Err(e));
         } else {
-            let mut q = self
-                .shared
-                .requests
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            q.push(Request {
+            self.shared.enqueue(Request {
                 end_offset,
                 deadline,
                 completion: Arc::clone(&completion),
             });
-            drop(q);
-            self.shared.wakeup.notify_one();
         }
         Some(FlushWait {
             completion,
@@ -346,39 +370,97 @@ fn flush_or_poison(shared: &Shared, target: &dyn FlushTarget, min_pages: usize) 
     })
 }
 
+/// The longest the flusher holds a sync back waiting for the writers it just released.
+const MAX_GATHER: Duration = Duration::from_millis(1);
+
+/// The group-commit loop: take every queued request, sync once, complete the covered ones.
+///
+/// Gathering: when a sync completes `k` requests while `b` more queued up during it, about
+/// `k + b` writers are active and the `k` just released usually append again within
+/// microseconds. Syncing the `b` at once would split the writers into two cohorts that
+/// alternate, each waiting for the other's sync (half the appends per sync). So the next sync
+/// starts once `k + b` requests are queued, or when a sync's duration (at most [`MAX_GATHER`])
+/// has passed since the release, whichever comes first. A lone writer never waits: it is
+/// synced as soon as it registers.
 fn run_group_commit(shared: &Shared, target: &dyn FlushTarget) {
     let mut pending: Vec<Request> = Vec::new();
+    let mut gather = Gather {
+        expected: 1,
+        until: Instant::now(),
+    };
     loop {
-        let stopping = {
-            let mut q = shared.requests.lock().unwrap_or_else(|p| p.into_inner());
-            // Requests still pending (not yet covered) are re-checked every millisecond for
-            // their deadline; otherwise sleep until an append registers.
-            while q.is_empty() && !shared.stop.load(Ordering::Acquire) {
-                let idle = if pending.is_empty() { 10 } else { 1 };
-                q = shared
-                    .wakeup
-                    .wait_timeout(q, Duration::from_millis(idle))
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
-                if !pending.is_empty() {
-                    break;
-                }
-            }
-            pending.append(&mut q);
-            shared.stop.load(Ordering::Acquire)
-        };
+        let stopping = collect(shared, &mut pending, &gather);
         if pending.is_empty() && stopping {
             let _ = flush_or_poison(shared, target, 0);
             return;
         }
+        let started = Instant::now();
         let outcome = flush_or_poison(shared, target, 0);
-        complete_covered(&mut pending, outcome, Instant::now());
+        let now = Instant::now();
+        // Sampled before the release, so no released writer is counted twice.
+        let queued = lock_queue(shared).requests.len();
+        let completed = complete_covered(&mut pending, outcome, now);
+        gather = Gather {
+            expected: (completed + queued + pending.len()).max(1),
+            until: now + (now - started).min(MAX_GATHER),
+        };
     }
 }
 
+/// When the next sync may start: `expected` requests queued, or `until` passed.
+struct Gather {
+    expected: usize,
+    until: Instant,
+}
+
+fn lock_queue(shared: &Shared) -> std::sync::MutexGuard<'_, Queue> {
+    shared.requests.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Waits per `gather` (or, with uncovered requests pending, at most a millisecond so their
+/// deadlines are checked) and moves the queued requests to `pending`. Returns true when the
+/// flusher is stopping.
+fn collect(shared: &Shared, pending: &mut Vec<Request>, gather: &Gather) -> bool {
+    let mut q = lock_queue(shared);
+    loop {
+        if shared.stop.load(Ordering::Acquire) {
+            break;
+        }
+        let queued = q.requests.len() + pending.len();
+        let now = Instant::now();
+        if queued >= gather.expected || (queued > 0 && now >= gather.until) {
+            break;
+        }
+        // Nothing queued: sleep until the first request (re-checking uncovered ones every
+        // millisecond); some queued: until enough or the gathering time is over.
+        let (wake_at, wait) = if queued == 0 {
+            (
+                1,
+                Duration::from_millis(if pending.is_empty() { 10 } else { 1 }),
+            )
+        } else {
+            (gather.expected - pending.len(), gather.until - now)
+        };
+        q.wake_at = wake_at.max(1);
+        let (guard, timeout) = shared
+            .wakeup
+            .wait_timeout(q, wait)
+            .unwrap_or_else(|p| p.into_inner());
+        q = guard;
+        q.wake_at = 0;
+        if timeout.timed_out() && !pending.is_empty() {
+            break;
+        }
+    }
+    pending.append(&mut q.requests);
+    shared.stop.load(Ordering::Acquire)
+}
+
 /// Completes the requests `outcome` settles: all of them on error, the covered ones on success,
-/// and the expired ones with `TimedOut`. Leaves the rest pending.
-fn complete_covered(pending: &mut Vec<Request>, outcome: Result<u64>, now: Instant) {
+/// and the expired ones with `TimedOut`. Leaves the rest pending. Returns how many it
+/// completed.
+fn complete_covered(pending: &mut Vec<Request>, outcome: Result<u64>, now: Instant) -> usize {
+    let before = pending.len();
     match outcome {
         Err(e) => {
             for r in pending.drain(..) {
@@ -397,6 +479,7 @@ fn complete_covered(pending: &mut Vec<Request>, outcome: Result<u64>, now: Insta
             }
         }),
     }
+    before - pending.len()
 }
 
 fn clone_poison(e: &StoreError) -> StoreError {
@@ -422,7 +505,7 @@ fn run_periodic(
     let mut last_thorough = Instant::now();
     loop {
         {
-            let q = shared.requests.lock().unwrap_or_else(|p| p.into_inner());
+            let q = lock_queue(shared);
             if !shared.stop.load(Ordering::Acquire) {
                 let _ = shared.wakeup.wait_timeout(q, interval);
             }
@@ -486,6 +569,75 @@ mod tests {
         );
         assert!(fake.flushed_offset() >= 100);
         assert!(!poison.is_poisoned());
+    }
+
+    fn shared() -> Arc<Shared> {
+        Arc::new(Shared {
+            requests: Mutex::new(Queue::default()),
+            wakeup: Condvar::new(),
+            stop: AtomicBool::new(false),
+            poison: Arc::new(Poison::default()),
+        })
+    }
+
+    fn request(end_offset: u64) -> Request {
+        Request {
+            end_offset,
+            deadline: Instant::now() + Duration::from_secs(5),
+            completion: Arc::new(Completion::default()),
+        }
+    }
+
+    /// Runs `collect` on another thread; returns how many requests it took and how long it
+    /// took to return.
+    fn collect_in_background(
+        s: &Arc<Shared>,
+        gather: Gather,
+    ) -> std::thread::JoinHandle<(usize, Duration)> {
+        let s = Arc::clone(s);
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut pending = Vec::new();
+            collect(&s, &mut pending, &gather);
+            (pending.len(), started.elapsed())
+        })
+    }
+
+    #[test]
+    fn next_sync_gathers_the_writers_the_last_one_released() {
+        let s = shared();
+        let gather = Gather {
+            expected: 3,
+            until: Instant::now() + Duration::from_secs(5),
+        };
+        let collector = collect_in_background(&s, gather);
+        s.enqueue(request(1));
+        s.enqueue(request(2));
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            !collector.is_finished(),
+            "2 of the 3 expected: still gathering"
+        );
+        s.enqueue(request(3));
+        let (taken, took) = collector.join().unwrap();
+        assert_eq!(taken, 3);
+        assert!(took < Duration::from_secs(5), "woken by the third request");
+    }
+
+    #[test]
+    fn gathering_ends_at_its_deadline() {
+        let s = shared();
+        s.enqueue(request(1));
+        let gather = Gather {
+            expected: 64,
+            until: Instant::now() + Duration::from_millis(50),
+        };
+        let (taken, took) = collect_in_background(&s, gather).join().unwrap();
+        assert_eq!(taken, 1, "synced with what came");
+        assert!(
+            took >= Duration::from_millis(40) && took < Duration::from_secs(5),
+            "{took:?}"
+        );
     }
 
     #[test]

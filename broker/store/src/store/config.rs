@@ -120,6 +120,10 @@ impl StoreConfig {
         c.flush = self.flush_disk_type;
         c.preallocate = self.preallocate_commit_log;
         c.check_crc_on_recover = self.check_crc_on_recover;
+        // Under SYNC_FLUSH the writers wait for each fsync anyway; pre-faulting pages from a
+        // background thread during that wait took the kernel's page zero-fill off the append
+        // path (group commit 64 appends/s: ~85k -> ~108k on the CI VM, benches/append.rs).
+        c.prefault_ahead = self.flush_disk_type.is_sync();
         c
     }
 
