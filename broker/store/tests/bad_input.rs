@@ -50,6 +50,21 @@ fn commit_log_files(root: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Opens a store whose previous instance was just dropped. Another test of this binary forks
+/// `mount`; a child forked in that instant shares the lock file's descriptor until it execs, so
+/// `Locked` can be seen for a moment. Anything else is returned at once.
+fn open_after_drop(root: &Path) -> Result<MessageStore, StoreError> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match MessageStore::open(config(root)) {
+            Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn count_readable(store: &MessageStore) -> usize {
     let mut offset = 0;
     let mut n = 0;
@@ -85,7 +100,7 @@ fn corruption_in_the_middle_is_refused_not_truncated() {
     // Make recovery start from the first file (no checkpoint yet covers later files).
     let _ = std::fs::remove_file(dir.path().join("checkpoint"));
 
-    let err = MessageStore::open(config(dir.path())).unwrap_err();
+    let err = open_after_drop(dir.path()).unwrap_err();
     match &err {
         StoreError::Corrupt {
             path,
@@ -121,7 +136,7 @@ fn a_commit_log_file_of_the_wrong_size_is_a_typed_error() {
         .unwrap();
     f.set_len((FILE / 2) as u64).unwrap();
     drop(f);
-    let err = MessageStore::open(config(dir.path())).unwrap_err();
+    let err = open_after_drop(dir.path()).unwrap_err();
     match err {
         StoreError::WrongFileSize {
             path,
@@ -187,7 +202,7 @@ fn a_full_disk_refuses_new_files_and_keeps_what_was_acknowledged() {
     assert!(acked > 0);
     // Opening on the still-full disk may fail (re-dispatch needs a ConsumeQueue file), but
     // only with the same typed error and without touching the CommitLog.
-    if let Err(e) = MessageStore::open(config(&root)) {
+    if let Err(e) = open_after_drop(&root) {
         assert!(matches!(e, StoreError::DiskFull { .. }), "{e}");
     }
     // Free space (grow the filesystem), as an operator would, and everything is there.
@@ -197,7 +212,7 @@ fn a_full_disk_refuses_new_files_and_keeps_what_was_acknowledged() {
         .status()
         .is_ok_and(|s| s.success());
     assert!(grown, "remount with more space");
-    let store = MessageStore::open(config(&root)).unwrap();
+    let store = open_after_drop(&root).unwrap();
     assert_eq!(
         count_readable(&store),
         acked,
@@ -228,7 +243,7 @@ fn a_short_all_zero_file_from_an_interrupted_creation_is_dropped() {
         .join("commitlog")
         .join(format!("{:020}", FILE * files.len()));
     std::fs::write(&next, vec![0u8; 100]).unwrap();
-    let store = MessageStore::open(config(dir.path())).unwrap();
+    let store = open_after_drop(dir.path()).unwrap();
     assert!(
         !next.exists(),
         "the stub of an interrupted creation is removed"
