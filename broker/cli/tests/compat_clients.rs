@@ -24,20 +24,9 @@ fn each_version(scenario: &str, props: &[&str], expected: usize) -> Result<()> {
         java.props = props.iter().map(|p| (*p).to_owned()).collect();
         let suffix = if props.is_empty() { "" } else { "rmq" };
         let topic = topic(&format!("{scenario}{suffix}"), version);
-        if let Err(first) =
-            java.scenario(scenario, &node.namesrv(), &topic, node.dir.path(), expected)
+        if let Err(e) = java.scenario(scenario, &node.namesrv(), &topic, node.dir.path(), expected)
         {
-            // Known intermittent failure under investigation: a 5.3.3 client's connection drops
-            // right after its heartbeat ("send request ... failed" on GET_MIN_OFFSET), seen once
-            // in ~10 runs. It is reported loudly and the scenario runs once more on a fresh
-            // topic; the retry must produce the exact set again.
-            eprintln!("INTERMITTENT compat failure (retrying once on a fresh topic): {first}");
-            let again = format!("{topic}_again");
-            if let Err(e) =
-                java.scenario(scenario, &node.namesrv(), &again, node.dir.path(), expected)
-            {
-                return Err(format!("{e}\nbroker log:\n{}", process.log()).into());
-            }
+            return Err(format!("{e}\nbroker log:\n{}", process.log()).into());
         }
     }
     process.stop()

@@ -10,6 +10,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.apache.rocketmq.client.consumer.DefaultLitePullConsumer;
+import org.apache.rocketmq.client.exception.MQClientException;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.client.producer.SendCallback;
 import org.apache.rocketmq.client.producer.SendResult;
@@ -123,11 +124,34 @@ final class SendModes {
             Collection<MessageQueue> queues = c.fetchMessageQueues(ctx.topic);
             c.assign(queues);
             for (MessageQueue q : queues) {
-                c.seek(q, 0);
+                seek(c, q);
             }
             return Context.pollUntil(c, total);
         } finally {
             c.shutdown();
+        }
+    }
+
+    /**
+     * Seeks {@code q} to 0, retrying a seek that failed on a client-side channel close. The 5.x lite
+     * pull consumer starts a pull task per queue on {@code assign}; {@code seek} interrupts the running
+     * task ({@code PullTaskImpl.tryInterrupt}), and a task interrupted inside a synchronous request makes
+     * the client close the shared broker channel, so a concurrent request of this thread (the min/max
+     * offset lookups seek makes) can fail with RemotingSendRequestException. The broker never sees a
+     * close: this is the client racing with itself, and a user of the client retries the same way.
+     */
+    private static void seek(DefaultLitePullConsumer c, MessageQueue q) throws Exception {
+        for (int attempt = 1;; attempt++) {
+            try {
+                c.seek(q, 0);
+                return;
+            } catch (MQClientException e) {
+                if (attempt == 3) {
+                    throw e;
+                }
+                System.err.println("seek " + q + " failed (attempt " + attempt + "), retrying: " + e);
+                Thread.sleep(200);
+            }
         }
     }
 
