@@ -15,6 +15,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::drain::GroupDrain;
 use crate::shrink::TopicOperation;
 
 /// API group of every ferrimq custom resource.
@@ -137,6 +138,9 @@ pub struct BrokersSpec {
     /// Scheduling constraints of broker pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<Placement>,
+    /// What a group scale-in drain does about consumer groups with no online consumer.
+    #[serde(default)]
+    pub scale_in_offline_groups: OfflineGroupPolicy,
 }
 
 fn default_slaves_per_group() -> i32 {
@@ -321,6 +325,9 @@ pub struct BrokerClusterStatus {
     /// Per-topic state, including persisted queue-change operations.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub topics: Vec<TopicStatus>,
+    /// Broker groups being scaled in: drained before their StatefulSets are removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_drains: Vec<GroupDrain>,
 }
 
 /// Summary phase of a cluster.

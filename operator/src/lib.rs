@@ -5,12 +5,16 @@
 //! operations such as staged queue shrinking are state machines persisted in status
 //! ([`shrink`]) and advanced by requeue.
 
+pub mod broker_calls;
 pub mod build;
 mod children;
 pub mod crd;
+pub mod drain;
 pub mod endpoints;
 pub mod lease;
 pub mod reconcile;
+pub mod remote_admin;
+pub mod scale_in;
 pub mod shrink;
 pub mod status;
 pub mod topics;

@@ -6,9 +6,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
+use ferrimq_operator::broker_calls::RemotingCalls;
 use ferrimq_operator::endpoints::{Metrics, serve};
 use ferrimq_operator::lease::LeaseLock;
 use ferrimq_operator::reconcile::{Context, run};
+use ferrimq_operator::remote_admin::RemoteAdmin;
+use ferrimq_operator::topics::TopicAdmin;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::{Api, Client};
@@ -42,6 +45,16 @@ struct Args {
     /// Seconds to wait after lowering write queues before trusting a zero consumer lag.
     #[arg(long, default_value_t = 60)]
     drain_grace_seconds: i64,
+    /// NameServers to use for every cluster instead of their in-cluster DNS names (for an
+    /// operator running outside the cluster).
+    #[arg(long, env = "FERRIMQ_NAMESRV_OVERRIDE")]
+    namesrv_override: Option<String>,
+    /// Seconds one broker or NameServer admin request may take.
+    #[arg(long, default_value_t = 5)]
+    admin_timeout: u64,
+    /// Leave declared topics and group drains alone (no broker admin access at all).
+    #[arg(long)]
+    no_broker_admin: bool,
 }
 
 #[tokio::main]
@@ -72,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
         client: client.clone(),
         recorder: Recorder::new(client.clone(), reporter),
         metrics: metrics.clone(),
-        admin: None,
+        admin: broker_admin(&args),
         drain_grace_seconds: args.drain_grace_seconds,
     });
     if args.no_leader_election {
@@ -96,6 +109,18 @@ async fn main() -> anyhow::Result<()> {
             bail!("lost the leader Lease: {lost}")
         }
     }
+}
+
+/// The broker admin client of the controller, unless disabled.
+fn broker_admin(args: &Args) -> Option<Arc<dyn TopicAdmin>> {
+    if args.no_broker_admin {
+        return None;
+    }
+    let calls = RemotingCalls::new(Duration::from_secs(args.admin_timeout.max(1)));
+    Some(Arc::new(RemoteAdmin::new(
+        Arc::new(calls),
+        args.namesrv_override.clone(),
+    )))
 }
 
 /// Retries until this replica holds the Lease; `/readyz` turns ready once the API answers.

@@ -29,9 +29,10 @@ use crate::build::{BuildError, desired_children};
 use crate::children;
 use crate::crd::{BrokerCluster, BrokerClusterStatus, ClusterPhase, ReclaimPolicy};
 use crate::endpoints::Metrics;
+use crate::scale_in;
 use crate::shrink::Clock;
 use crate::status;
-use crate::topics::{AdminError, TopicAdmin, act_all, plan_all};
+use crate::topics::{AdminError, AdminTarget, TopicAdmin, act_all, plan_all};
 use crate::validate::{summary, validate};
 
 /// Finalizer guarding volume clean-up.
@@ -125,10 +126,22 @@ async fn apply(cluster: &BrokerCluster, ctx: &Context) -> Result<Action, Reconci
         .await;
         return Ok(Action::await_change());
     }
-    let children = desired_children(cluster)?;
+    let names = Names::new(&name, &namespace);
+    let target = AdminTarget::in_cluster(&names, &cluster.spec);
+    let before = children::owned_list::<StatefulSet>(&ctx.client, &namespace, &name).await?;
+    let drains = scale_in::plan(
+        ctx.admin.as_deref(),
+        &target,
+        cluster,
+        &before,
+        clock(ctx, &now),
+    )
+    .await;
+    let mut building = cluster.clone();
+    building.spec.brokers.groups = drains.keep_groups;
+    let children = desired_children(&building)?;
     let masters_held = children::apply_children(&ctx.client, &namespace, &children).await?;
     children::prune(&ctx.client, cluster, &children).await?;
-    let names = Names::new(&name, &namespace);
     let sets = children::owned_list::<StatefulSet>(&ctx.client, &namespace, &name).await?;
     let mut next = status::applied(
         cluster.status.as_ref(),
@@ -138,7 +151,12 @@ async fn apply(cluster: &BrokerCluster, ctx: &Context) -> Result<Action, Reconci
         &sets,
         &now,
     );
-    let topics_busy = sync_topics(ctx, cluster, &names, &mut next, &now).await?;
+    next.group_drains = drains.drains.clone();
+    let topics_busy = sync_topics(ctx, cluster, &target, &mut next, &now).await?;
+    scale_in::act(ctx.admin.as_deref(), &target, &drains).await?;
+    for t in &drains.transitions {
+        publish(ctx, cluster, EventType::Normal, t.reason, t.message.clone()).await;
+    }
     if cluster.status.as_ref().and_then(|s| s.phase) != next.phase {
         let phase = next.phase.map(|p| format!("{p:?}")).unwrap_or_default();
         publish(
@@ -150,7 +168,10 @@ async fn apply(cluster: &BrokerCluster, ctx: &Context) -> Result<Action, Reconci
         )
         .await;
     }
-    let settled = next.phase == Some(ClusterPhase::Ready) && !topics_busy && masters_held == 0;
+    let settled = next.phase == Some(ClusterPhase::Ready)
+        && !topics_busy
+        && !drains.busy()
+        && masters_held == 0;
     Ok(Action::requeue(if settled {
         IDLE_REQUEUE
     } else {
@@ -162,10 +183,11 @@ async fn apply(cluster: &BrokerCluster, ctx: &Context) -> Result<Action, Reconci
 async fn sync_topics(
     ctx: &Context,
     cluster: &BrokerCluster,
-    names: &Names,
+    target: &AdminTarget,
     next: &mut BrokerClusterStatus,
     now: &Time,
 ) -> Result<bool, ReconcileError> {
+    let names = &target.names;
     let generation = cluster.metadata.generation.unwrap_or(0);
     let Some(admin) = ctx.admin.as_deref() else {
         let ok = cluster.spec.topics.is_empty();
@@ -190,16 +212,28 @@ async fn sync_topics(
         patch_status(ctx, &names.namespace, &names.cluster, next).await?;
         return Ok(false);
     };
-    let clock = Clock {
-        now: now.0.as_second(),
-        drain_grace_seconds: ctx.drain_grace_seconds,
-    };
     let persisted = cluster
         .status
         .as_ref()
         .map(|s| s.topics.clone())
         .unwrap_or_default();
-    let plans = plan_all(admin, names, &cluster.spec, &persisted, clock).await?;
+    let plans = match plan_all(admin, target, &cluster.spec, &persisted, clock(ctx, now)).await {
+        Ok(plans) => plans,
+        Err(error) => {
+            // Brokers unreachable (e.g. still starting): say so, keep the persisted operations.
+            status::set_condition(
+                &mut next.conditions,
+                "TopicsSynced",
+                false,
+                "BrokersUnreachable",
+                error.to_string(),
+                generation,
+                now,
+            );
+            patch_status(ctx, &names.namespace, &names.cluster, next).await?;
+            return Ok(!cluster.spec.topics.is_empty());
+        }
+    };
     next.topics = plans.iter().map(|p| p.status.clone()).collect();
     next.topics_changing = plans.iter().filter(|p| p.needs_requeue()).count() as i32;
     let synced = next.topics_changing == 0;
@@ -218,7 +252,7 @@ async fn sync_topics(
         now,
     );
     patch_status(ctx, &names.namespace, &names.cluster, next).await?;
-    act_all(admin, names, &plans).await?;
+    act_all(admin, target, &plans).await?;
     for plan in &plans {
         for t in &plan.transitions {
             publish(
@@ -232,6 +266,13 @@ async fn sync_topics(
         }
     }
     Ok(!synced)
+}
+
+fn clock(ctx: &Context, now: &Time) -> Clock {
+    Clock {
+        now: now.0.as_second(),
+        drain_grace_seconds: ctx.drain_grace_seconds,
+    }
 }
 
 async fn patch_status(

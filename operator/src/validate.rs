@@ -3,7 +3,8 @@
 //!
 //! The schema already enforces ranges, enums and single-object CEL rules; these checks need the
 //! operator's own knowledge (keys it manages, names RocketMQ reserves, name-length budgets of
-//! derived children) or the previous status (transitions not supported yet).
+//! derived children). No transition is refused: lowering `brokers.groups` drains the removed
+//! groups first ([`crate::drain`]), queue-count changes are staged ([`crate::shrink`]).
 
 use ferrimq_config::BrokerConfig;
 
@@ -43,11 +44,12 @@ impl Invalid {
     }
 }
 
-/// Every problem of `spec` for cluster `name`, given the last status (for transitions).
+/// Every problem of `spec` for cluster `name`. `_status` (the last status) is accepted for
+/// transition rules; none exists today.
 pub fn validate(
     name: &str,
     spec: &BrokerClusterSpec,
-    status: Option<&BrokerClusterStatus>,
+    _status: Option<&BrokerClusterStatus>,
 ) -> Vec<Invalid> {
     let mut problems = Vec::new();
     if name.len() > MAX_CLUSTER_NAME {
@@ -58,7 +60,7 @@ pub fn validate(
             ),
         ));
     }
-    check_brokers(spec, status, &mut problems);
+    check_brokers(spec, &mut problems);
     if problems.is_empty() {
         check_broker_conf(name, spec, &mut problems);
     }
@@ -75,11 +77,7 @@ pub fn summary(problems: &[Invalid]) -> String {
         .join("; ")
 }
 
-fn check_brokers(
-    spec: &BrokerClusterSpec,
-    status: Option<&BrokerClusterStatus>,
-    out: &mut Vec<Invalid>,
-) {
+fn check_brokers(spec: &BrokerClusterSpec, out: &mut Vec<Invalid>) {
     let brokers = &spec.brokers;
     if brokers.replication_mode == ReplicationMode::SyncMaster && brokers.slaves_per_group == 0 {
         out.push(Invalid::new(
@@ -98,13 +96,6 @@ fn check_brokers(
         {
             out.push(Invalid::new(field, "is not a valid broker.conf key"));
         }
-    }
-    let existing = status.map(|s| s.groups.len()).unwrap_or(0);
-    if existing > 0 && (brokers.groups as usize) < existing {
-        out.push(Invalid::new(
-            "spec.brokers.groups",
-            format!("scale-in from {existing} groups is not supported yet (it needs a drain)"),
-        ));
     }
 }
 
@@ -278,7 +269,7 @@ mod tests {
     }
 
     #[test]
-    fn group_scale_in_is_reported_until_drains_exist() {
+    fn group_scale_in_is_valid_because_removed_groups_drain_first() {
         let spec = fixture::cluster().spec;
         let group = |i: i32| GroupStatus {
             broker_name: format!("bc-broker-{i}"),
@@ -290,11 +281,7 @@ mod tests {
             groups: vec![group(0), group(1), group(2)],
             ..Default::default()
         };
-        let problems = validate("bc", &spec, Some(&status));
-        assert_eq!(fields(&problems), vec!["spec.brokers.groups"]);
-        assert_eq!(
-            summary(&problems),
-            "spec.brokers.groups: scale-in from 3 groups is not supported yet (it needs a drain)"
-        );
+        assert_eq!(spec.brokers.groups, 2);
+        assert_eq!(validate("bc", &spec, Some(&status)), vec![]);
     }
 }

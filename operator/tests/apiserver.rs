@@ -192,9 +192,15 @@ async fn scenarios(client: &Client, controller_manager: bool) -> anyhow::Result<
             "demo-namesrv-headless"
         ]
     );
+    // PDBs are applied after the StatefulSets within a reconcile: wait for the last of them.
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), NS);
+    let pdb_names = eventually("three PodDisruptionBudgets", WAIT, || async {
+        let items = pdbs.list(&ListParams::default()).await?.items;
+        Ok((items.len() == 3).then(|| names(&items)))
+    })
+    .await?;
     assert_eq!(
-        names(&pdbs.list(&ListParams::default()).await?.items),
+        pdb_names,
         vec!["demo-broker-0", "demo-broker-1", "demo-namesrv"]
     );
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), NS);

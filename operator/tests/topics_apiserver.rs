@@ -12,13 +12,14 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use control_plane::{ControlPlane, bin_dir, eventually};
-use ferrimq_operator::build::names::Names;
 use ferrimq_operator::crd::{BrokerCluster, QueueCounts, TopicPhase, TopicStatus};
+use ferrimq_operator::drain::{Backlog, DrainAction, DrainStage, GroupFacts};
 use ferrimq_operator::endpoints::Metrics;
 use ferrimq_operator::reconcile::{Context, run};
 use ferrimq_operator::shrink::{BrokerFacts, QueueProgress, Stage, TopicAction, TopicFacts};
-use ferrimq_operator::topics::{AdminError, TopicAdmin};
+use ferrimq_operator::topics::{AdminError, AdminTarget, TopicAdmin};
 use futures::future::BoxFuture;
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -34,6 +35,10 @@ struct Brokers {
     topics: BTreeMap<(String, String), QueueCounts>,
     held_lag: i64,
     applied: Vec<(String, String, QueueCounts)>,
+    /// Unconsumed messages on the broker of a group being scaled in.
+    group_lag: i64,
+    /// Drain actions performed, in order.
+    drain_actions: Vec<DrainAction>,
 }
 
 #[derive(Clone, Default)]
@@ -48,10 +53,10 @@ impl FakeAdmin {
 impl TopicAdmin for FakeAdmin {
     fn facts<'a>(
         &'a self,
-        names: &'a Names,
-        groups: i32,
+        target: &'a AdminTarget,
         topic: &'a str,
     ) -> BoxFuture<'a, Result<TopicFacts, AdminError>> {
+        let (names, groups) = (&target.names, target.groups);
         Box::pin(async move {
             Ok(self.with(|b| {
                 let mut facts = TopicFacts::default();
@@ -86,7 +91,7 @@ impl TopicAdmin for FakeAdmin {
 
     fn act<'a>(
         &'a self,
-        _names: &'a Names,
+        _target: &'a AdminTarget,
         action: &'a TopicAction,
         topic: &'a str,
     ) -> BoxFuture<'a, Result<(), AdminError>> {
@@ -102,6 +107,38 @@ impl TopicAdmin for FakeAdmin {
                 b.applied
                     .push((topic.to_string(), broker_name.clone(), *counts));
             });
+            Ok(())
+        })
+    }
+
+    fn group_facts<'a>(
+        &'a self,
+        _target: &'a AdminTarget,
+        _group: i32,
+    ) -> BoxFuture<'a, Result<GroupFacts, AdminError>> {
+        Box::pin(async move {
+            let lag = self.with(|b| b.group_lag);
+            Ok(GroupFacts {
+                registered: true,
+                backlog: vec![Backlog {
+                    topic: "orders".into(),
+                    group: "g1".into(),
+                    queue_id: 0,
+                    consumer_offset: 100 - lag,
+                    max_offset: 100,
+                    group_online: true,
+                }],
+            })
+        })
+    }
+
+    fn act_group<'a>(
+        &'a self,
+        _target: &'a AdminTarget,
+        action: &'a DrainAction,
+    ) -> BoxFuture<'a, Result<(), AdminError>> {
+        Box::pin(async move {
+            self.with(|b| b.drain_actions.push(action.clone()));
             Ok(())
         })
     }
@@ -256,6 +293,64 @@ async fn scenario(client: &Client, api: &Api<BrokerCluster>) -> anyhow::Result<(
     assert_eq!(
         (synced.status.as_str(), synced.reason.as_str()),
         ("True", "TopicsReady")
+    );
+    scale_in(client, api, &admin).await
+}
+
+/// Groups 2 -> 1: group 1 is kept while its broker holds unconsumed messages (across an
+/// operator restart), then its StatefulSets are removed and the drain entry disappears.
+async fn scale_in(
+    client: &Client,
+    api: &Api<BrokerCluster>,
+    admin: &FakeAdmin,
+) -> anyhow::Result<()> {
+    let apply = PatchParams::apply("test").force();
+    admin.with(|b| b.group_lag = 3);
+    let mut smaller = cluster(4)?;
+    smaller.spec.brokers.groups = 1;
+    api.patch("demo", &apply, &Patch::Apply(&smaller)).await?;
+    let third = start_operator(client, admin, "third");
+    let draining = eventually("group 1 to drain with its lag", WAIT, || async {
+        let status = api.get("demo").await?.status.unwrap_or_default();
+        Ok(status
+            .group_drains
+            .first()
+            .filter(|d| d.stage == DrainStage::Draining && d.remaining_lag == 3)
+            .cloned())
+    })
+    .await?;
+    assert_eq!(
+        (draining.group, draining.broker_name.as_str()),
+        (1, "demo-broker-1")
+    );
+    assert_eq!(draining.waiting_on, vec!["g1@orders:0 lag 3".to_string()]);
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), NS);
+    assert!(
+        sets.get_opt("demo-broker-1-master").await?.is_some(),
+        "kept while draining"
+    );
+    third.abort();
+    let _ = third.await;
+    let fourth = start_operator(client, admin, "fourth");
+    admin.with(|b| b.group_lag = 0);
+    let removed = eventually("group 1 to be removed", WAIT, || async {
+        let status = api.get("demo").await?.status.unwrap_or_default();
+        let gone = sets.get_opt("demo-broker-1-master").await?.is_none()
+            && sets.get_opt("demo-broker-1-slave").await?.is_none();
+        Ok((gone && status.group_drains.is_empty()).then_some(()))
+    })
+    .await;
+    fourth.abort();
+    removed?;
+    assert!(sets.get_opt("demo-broker-0-master").await?.is_some());
+    let wiped = admin.with(|b| b.drain_actions.clone());
+    assert!(!wiped.is_empty());
+    assert!(
+        wiped.iter().all(|a| *a
+            == DrainAction::WipeWritePerm {
+                broker_name: "demo-broker-1".into()
+            }),
+        "{wiped:?}"
     );
     Ok(())
 }

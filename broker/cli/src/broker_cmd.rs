@@ -62,10 +62,12 @@ pub fn run_broker(args: &BrokerArgs) -> anyhow::Result<()> {
     })
 }
 
-/// The broker configuration of `ferrimq standalone`.
+/// The broker configuration of `ferrimq standalone`. Unlike a Java broker (and `ferrimq broker`,
+/// whose default stays `false`), it enables SQL92 property filters: a single-node development
+/// broker should accept `MessageSelector.bySql` consumers without a config file.
 fn standalone_config(args: &StandaloneArgs) -> anyhow::Result<BrokerConfig> {
     let text = format!(
-        "brokerIP1={}\nlistenPort={}\nnamesrvAddr=127.0.0.1:{}\nstorePathRootDir={}\nautoCreateTopicEnable=true\n",
+        "brokerIP1={}\nlistenPort={}\nnamesrvAddr=127.0.0.1:{}\nstorePathRootDir={}\nautoCreateTopicEnable=true\nenablePropertyFilter=true\n",
         args.broker_ip,
         args.broker_port,
         args.namesrv_port,

@@ -1,7 +1,8 @@
 //! The official `mqadmin` (org.apache.rocketmq.tools.command.MQAdminStartup from rocketmq-tools,
 //! 4.9.8 and 5.3.3) against `ferrimq standalone`, asserting on the printed output: clusterList,
 //! topicList, updateTopic (create, then change the queue counts), topicStatus and consumerProgress
-//! (of a group that committed part of a topic with the official consumer).
+//! (of a group that committed part of a topic with the official consumer), updateSubGroup and
+//! deleteSubGroup.
 
 mod compat_harness;
 
@@ -171,6 +172,79 @@ fn check_status_and_progress(
     Ok(())
 }
 
+/// The group's entry in the broker's persisted subscriptionGroup.json, if any.
+fn stored_group(node: &Standalone, group: &str) -> Option<serde_json::Value> {
+    let path = node
+        .dir
+        .path()
+        .join("data/store/config/subscriptionGroup.json");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    doc["subscriptionGroupTable"].get(group).cloned()
+}
+
+/// updateSubGroup creates then changes a group; deleteSubGroup removes it (DELETE_SUBSCRIPTIONGROUP).
+fn check_sub_groups(java: &Java, home: &Path, node: &Standalone) -> Result<()> {
+    let namesrv = node.namesrv();
+    let group = format!("{}_group", topic("mqadmin_subgroup", java.version));
+    let broker_addr = format!("127.0.0.1:{}", node.broker_port);
+    let create = [
+        "updateSubGroup",
+        "-c",
+        "DefaultCluster",
+        "-g",
+        &group,
+        "-r",
+        "3",
+    ];
+    let created = mqadmin(java, home, &namesrv, &create)?;
+    assert!(
+        created.contains(&format!(
+            "create subscription group to {broker_addr} success."
+        )),
+        "{created}"
+    );
+    let stored = stored_group(node, &group).ok_or("group not persisted")?;
+    assert_eq!(stored["retryMaxTimes"], 3, "{stored}");
+    let update = [
+        "updateSubGroup",
+        "-b",
+        &broker_addr,
+        "-g",
+        &group,
+        "-r",
+        "7",
+        "-d",
+        "true",
+    ];
+    mqadmin(java, home, &namesrv, &update)?;
+    let stored = stored_group(node, &group).ok_or("group not persisted")?;
+    assert_eq!(stored["retryMaxTimes"], 7, "{stored}");
+    assert_eq!(stored["consumeBroadcastEnable"], true, "{stored}");
+    let deleted = mqadmin(
+        java,
+        home,
+        &namesrv,
+        &["deleteSubGroup", "-c", "DefaultCluster", "-g", &group],
+    )?;
+    assert!(
+        deleted.contains(&format!("delete subscription group [{group}] from broker [{broker_addr}] in cluster [DefaultCluster] success.")),
+        "{deleted}"
+    );
+    // 4.9 also deletes the group's retry and DLQ topics (5.3 does not).
+    if java.version == "4.9" {
+        for prefix in ["%RETRY%", "%DLQ%"] {
+            let line =
+                format!("delete topic [{prefix}{group}] from cluster [DefaultCluster] success.");
+            assert!(deleted.contains(&line), "{deleted}");
+        }
+    }
+    assert!(
+        stored_group(node, &group).is_none(),
+        "group still stored after deleteSubGroup"
+    );
+    Ok(())
+}
+
 fn admin_commands(version: &'static str) -> Result<()> {
     let node = Standalone::new()?;
     let Some(java) = Java::new(version, node.dir.path())? else {
@@ -180,7 +254,8 @@ fn admin_commands(version: &'static str) -> Result<()> {
     let home = tools_home(node.dir.path())?;
     let topic = topic("mqadmin", version);
     let checked = check_cluster_and_topics(&java, &home, &node, &topic)
-        .and_then(|()| check_status_and_progress(&java, &home, &node, &topic));
+        .and_then(|()| check_status_and_progress(&java, &home, &node, &topic))
+        .and_then(|()| check_sub_groups(&java, &home, &node));
     if let Err(e) = checked {
         return Err(format!("{e}\nbroker log:\n{}", process.log()).into());
     }

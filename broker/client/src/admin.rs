@@ -16,8 +16,9 @@ use ferrimq_remoting::body::{
 };
 use ferrimq_remoting::header::typed::{
     BrokerNameRequestHeader, ConsumerGroupRequestHeader, CreateTopicRequestHeader,
-    DeleteTopicFromNamesrvRequestHeader, GetConsumeStatsRequestHeader, QueryMessageRequestHeader,
-    TopicRequestHeader, ViewMessageRequestHeader,
+    DeleteSubscriptionGroupRequestHeader, DeleteTopicFromNamesrvRequestHeader,
+    GetConsumeStatsRequestHeader, QueryMessageRequestHeader, TopicRequestHeader,
+    ViewMessageRequestHeader,
 };
 use ferrimq_remoting::{RemotingCommand, RequestCode, ResponseCode};
 
@@ -41,7 +42,8 @@ impl Admin {
         }
     }
 
-    fn session(&self) -> &Arc<Session> {
+    /// The session this admin client uses (to build consumers or producers on it).
+    pub fn session(&self) -> &Arc<Session> {
         self.routes.session()
     }
 
@@ -185,15 +187,34 @@ impl Admin {
         Ok(merged)
     }
 
-    /// GET_CONSUME_STATS (208) of every broker serving "%RETRY%<group>", merged.
+    /// Masters serving "%RETRY%<group>" (where the group's consumers heartbeat); every master
+    /// the name servers know when that topic has no route (a group only ever read by pulls
+    /// without heartbeats, e.g. `ferrimq consume`, has no retry topic).
+    pub async fn group_masters(&self, group: &str) -> Result<Vec<String>> {
+        match self.routes.route(&format!("%RETRY%{group}")).await {
+            Ok(route) => Ok(route.master_addrs()),
+            Err(ClientError::NoRoute { .. }) => {
+                let info = self.cluster_info().await?;
+                let masters: BTreeSet<String> = info
+                    .broker_addr_table
+                    .values()
+                    .filter_map(|b| b.master_addr().map(str::to_owned))
+                    .collect();
+                Ok(masters.into_iter().collect())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// GET_CONSUME_STATS (208) of every broker of [`Admin::group_masters`], merged.
     pub async fn consume_stats(&self, group: &str, topic: Option<&str>) -> Result<ConsumeStats> {
-        let route = self.routes.route(&format!("%RETRY%{group}")).await?;
+        let masters = self.group_masters(group).await?;
         let header = GetConsumeStatsRequestHeader {
             consumer_group: group.to_owned(),
             topic: topic.map(str::to_owned),
         };
         let mut merged = ConsumeStats::default();
-        for addr in route.master_addrs() {
+        for addr in masters {
             let req = request(RequestCode::GetConsumeStats).with_header(&header);
             let response = self
                 .broker_call(&addr, req, &[ResponseCode::Success])
@@ -232,12 +253,7 @@ impl Admin {
         cluster: &str,
         config: &SubscriptionGroupConfig,
     ) -> Result<()> {
-        let body = serde_json::to_vec(config).map_err(|e| ClientError::InvalidMessage {
-            reason: format!(
-                "subscription group {} not encodable: {e}",
-                config.group_name
-            ),
-        })?;
+        let body = group_body(config)?;
         for addr in self.cluster_masters(cluster).await?.values() {
             let req =
                 request(RequestCode::UpdateAndCreateSubscriptionGroup).with_body(body.clone());
@@ -245,6 +261,61 @@ impl Admin {
                 .await?;
         }
         Ok(())
+    }
+
+    /// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200) on one broker.
+    pub async fn create_subscription_group_on_broker(
+        &self,
+        addr: &str,
+        config: &SubscriptionGroupConfig,
+    ) -> Result<()> {
+        let body = group_body(config)?;
+        let req = request(RequestCode::UpdateAndCreateSubscriptionGroup).with_body(body);
+        self.broker_call(addr, req, &[ResponseCode::Success])
+            .await
+            .map(drop)
+    }
+
+    /// DELETE_SUBSCRIPTIONGROUP (207) on one broker; `clean_offset` also drops its offsets.
+    pub async fn delete_subscription_group_on_broker(
+        &self,
+        addr: &str,
+        group: &str,
+        clean_offset: bool,
+    ) -> Result<()> {
+        let header = DeleteSubscriptionGroupRequestHeader {
+            group_name: group.to_owned(),
+            clean_offset: Some(clean_offset),
+        };
+        let req = request(RequestCode::DeleteSubscriptionGroup).with_header(&header);
+        self.broker_call(addr, req, &[ResponseCode::Success])
+            .await
+            .map(drop)
+    }
+
+    /// DELETE_SUBSCRIPTIONGROUP (207) on every master of `cluster`; returns the broker names.
+    pub async fn delete_subscription_group(
+        &self,
+        cluster: &str,
+        group: &str,
+        clean_offset: bool,
+    ) -> Result<Vec<String>> {
+        let masters = self.cluster_masters(cluster).await?;
+        for addr in masters.values() {
+            self.delete_subscription_group_on_broker(addr, group, clean_offset)
+                .await?;
+        }
+        Ok(masters.into_keys().collect())
+    }
+
+    /// The config of `topic` on one broker (from GET_ALL_TOPIC_CONFIG), if it has the topic.
+    pub async fn topic_config_on_broker(
+        &self,
+        addr: &str,
+        topic: &str,
+    ) -> Result<Option<TopicConfig>> {
+        let mut all = self.topic_configs(addr).await?;
+        Ok(all.topic_config_table.remove(topic))
     }
 
     /// WIPE_WRITE_PERM_OF_BROKER (205) on every name server; returns topics affected per server.
@@ -327,13 +398,28 @@ impl Admin {
         max_num: i32,
         unique: bool,
     ) -> Result<Vec<MessageExt>> {
+        self.query_message_between(topic, key, max_num, unique, 0, i64::MAX)
+            .await
+    }
+
+    /// QUERY_MESSAGE (12) by key (or UNIQ_KEY when `unique`) among the messages stored between
+    /// `begin` and `end` (ms, inclusive), on every broker of the route.
+    pub async fn query_message_between(
+        &self,
+        topic: &str,
+        key: &str,
+        max_num: i32,
+        unique: bool,
+        begin: i64,
+        end: i64,
+    ) -> Result<Vec<MessageExt>> {
         let route = self.routes.route(topic).await?;
         let header = QueryMessageRequestHeader {
             topic: topic.to_owned(),
             key: key.to_owned(),
             max_num,
-            begin_timestamp: 0,
-            end_timestamp: i64::MAX,
+            begin_timestamp: begin,
+            end_timestamp: end,
             unique_key_query: Some(unique),
         };
         let accepted = [ResponseCode::Success, ResponseCode::QueryNotFound];
@@ -356,4 +442,14 @@ impl Admin {
             .await?;
         Ok(KvTable::decode(&response.body)?.table)
     }
+}
+
+/// The JSON body of UPDATE_AND_CREATE_SUBSCRIPTIONGROUP.
+fn group_body(config: &SubscriptionGroupConfig) -> Result<Vec<u8>> {
+    serde_json::to_vec(config).map_err(|e| ClientError::InvalidMessage {
+        reason: format!(
+            "subscription group {} not encodable: {e}",
+            config.group_name
+        ),
+    })
 }

@@ -8,6 +8,11 @@
 //! [`crate::message::decode_records`] and filtered again by tag. A queue without a position starts
 //! from its committed offset (QUERY_CONSUMER_OFFSET, 14; code 22 = none) or, failing that, from
 //! the configured [`StartPosition`].
+//!
+//! In a master/slave group each pull goes to the broker the previous answer suggested
+//! (`suggestWhichBrokerId`), else the master, else a slave; commits, offset queries and
+//! min/max/search lookups go to the master, or to a slave while the master is out of the route
+//! ([`crate::broker_choice`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -24,6 +29,7 @@ use ferrimq_remoting::header::typed::{
 };
 use ferrimq_remoting::{RemotingCommand, RequestCode, ResponseCode};
 
+use crate::broker_choice::{MASTER_ID, PullFromWhichNode, choose};
 use crate::error::{ClientError, Result};
 use crate::message::{MessageExt, decode_records, property};
 use crate::message_id::now_millis;
@@ -116,6 +122,8 @@ struct Inner {
     subscriptions: Mutex<HashMap<String, SubscriptionData>>,
     /// Assigned queues and their next offsets (`None` = not resolved yet).
     positions: Mutex<BTreeMap<MessageQueue, Option<i64>>>,
+    /// Broker id each queue's last pull answer suggested (master/slave failover).
+    pull_from: PullFromWhichNode,
 }
 
 impl PullConsumer {
@@ -132,6 +140,7 @@ impl PullConsumer {
                 config,
                 subscriptions: Mutex::default(),
                 positions: Mutex::default(),
+                pull_from: PullFromWhichNode::default(),
             }),
         }
     }
@@ -139,6 +148,16 @@ impl PullConsumer {
     /// Sets the tag expression of `topic`: "*" or "tagA || tagB" (default "*").
     pub fn subscribe(&self, topic: &str, expression: &str) {
         let data = subscription(topic, expression, now_millis());
+        lock(&self.inner.subscriptions).insert(topic.to_owned(), data);
+    }
+
+    /// Subscribes `topic` with a SQL92 selector (Java `MessageSelector.bySql`), evaluated by
+    /// the broker on message properties (`TAGS`, `KEYS`, user properties). A broker without
+    /// `enablePropertyFilter` answers pulls with SYSTEM_ERROR, an invalid expression with
+    /// SUBSCRIPTION_PARSE_FAILED and the parser's message; both surface as
+    /// [`ClientError::Broker`] from the pull.
+    pub fn subscribe_sql92(&self, topic: &str, expression: &str) {
+        let data = crate::subscription::sql92_subscription(topic, expression, now_millis());
         lock(&self.inner.subscriptions).insert(topic.to_owned(), data);
     }
 
@@ -282,7 +301,10 @@ impl PullConsumer {
             suspend_timeout_millis: suspend.map_or(0, |d| d.as_millis() as i64),
             subscription: Some(sub.sub_string.clone()),
             sub_version: sub.sub_version,
-            expression_type: Some("TAG".to_owned()),
+            expression_type: sub
+                .expression_type
+                .clone()
+                .or_else(|| Some("TAG".to_owned())),
             max_msg_bytes: None,
             request_source: None,
             proxy_forward_client_id: None,
@@ -299,10 +321,20 @@ impl PullConsumer {
             None => self.session().request_timeout(),
         };
         let req = request(RequestCode::PullMessage).with_header(&header);
+        let preferred = self.inner.pull_from.recalculate(queue);
         let response = self
-            .invoke_broker(queue, req, &accepted, Some(timeout))
-            .await?;
-        pull_result(&response, &sub)
+            .invoke_broker(queue, preferred, req, &accepted, Some(timeout))
+            .await;
+        if response.is_err() && preferred != MASTER_ID {
+            // The suggested broker is unreachable or refused (a slave that does not know the
+            // topic yet): start over from the master, or a slave if the route lacks it.
+            self.inner.pull_from.update(queue, MASTER_ID);
+        }
+        let result = pull_result(&response?, &sub)?;
+        self.inner
+            .pull_from
+            .update(queue, result.suggest_which_broker_id);
+        Ok(result)
     }
 
     /// The committed offset of `queue` for this group (`None` if the broker has none: code 22).
@@ -315,7 +347,9 @@ impl PullConsumer {
         };
         let req = request(RequestCode::QueryConsumerOffset).with_header(&header);
         let accepted = [ResponseCode::Success, ResponseCode::QueryNotFound];
-        let response = self.invoke_broker(queue, req, &accepted, None).await?;
+        let response = self
+            .invoke_broker(queue, MASTER_ID, req, &accepted, None)
+            .await?;
         if response.code == ResponseCode::QueryNotFound.code() {
             return Ok(None);
         }
@@ -333,7 +367,7 @@ impl PullConsumer {
             commit_offset: offset,
         };
         let req = request(RequestCode::UpdateConsumerOffset).with_header(&header);
-        self.invoke_broker(queue, req, &[ResponseCode::Success], None)
+        self.invoke_broker(queue, MASTER_ID, req, &[ResponseCode::Success], None)
             .await
             .map(drop)
     }
@@ -462,26 +496,27 @@ impl PullConsumer {
 
     async fn offset_call(&self, queue: &MessageQueue, req: RemotingCommand) -> Result<i64> {
         let response = self
-            .invoke_broker(queue, req, &[ResponseCode::Success], None)
+            .invoke_broker(queue, MASTER_ID, req, &[ResponseCode::Success], None)
             .await?;
         Ok(response.decode_header::<OffsetResponseHeader>()?.offset)
     }
 
-    /// Sends `req` to the master of `queue`'s broker; a transport failure invalidates the route.
+    /// Sends `req` to broker `preferred` of `queue`'s broker name if the route lists it, else to
+    /// the master, else to a slave ([`choose`]); a transport failure invalidates the route.
     async fn invoke_broker(
         &self,
         queue: &MessageQueue,
+        preferred: i64,
         req: RemotingCommand,
         accepted: &[ResponseCode],
         timeout: Option<Duration>,
     ) -> Result<RemotingCommand> {
         let route = self.inner.routes.route(&queue.topic).await?;
-        let addr = route
-            .master_addr(&queue.broker_name)
+        let addr = choose(&route, &queue.broker_name, preferred)
             .ok_or_else(|| ClientError::NoBrokerAddr {
                 broker: queue.broker_name.clone(),
             })?
-            .to_owned();
+            .addr;
         let outcome = self
             .session()
             .invoke_ok(&addr, req, accepted, timeout)

@@ -84,6 +84,14 @@ pub enum ClientError {
         #[source]
         source: std::io::Error,
     },
+    /// A local offset file could not be read or written.
+    #[error("offset file {path}: {reason}")]
+    OffsetFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// Every attempt of a send failed; `last` is the final failure.
     #[error("send to topic {topic} failed after {attempts} attempt(s): {last}")]
     SendFailed {

@@ -15,24 +15,34 @@
 //! 4. [`PullConsumer`] pulls from assigned queues, decodes and filters the records, and keeps and
 //!    commits its positions.
 //! 5. [`Admin`] wraps the name-server and broker admin operations (topics, groups, stats, queries).
+//! 6. [`PushConsumer`] pulls in the background and feeds a listener (concurrently or orderly),
+//!    rebalancing with an [`allocate`] strategy and keeping offsets in an [`offset_store`].
 //!
 //! Every failure is a [`ClientError`].
 
 pub mod admin;
+pub mod allocate;
+pub mod broker_choice;
 pub mod consumer;
 pub mod error;
 pub mod message;
 pub mod message_id;
+pub mod offset_store;
 pub mod producer;
+pub mod push_consumer;
 pub mod route;
 pub mod selection;
 pub mod session;
 pub mod subscription;
+pub mod transaction;
 
 pub use admin::Admin;
 pub use consumer::{ConsumerConfig, PullConsumer, PullResult, PullStatus, StartPosition};
 pub use error::{ClientError, Result};
 pub use message::{Message, MessageExt};
 pub use producer::{Producer, ProducerConfig, SendResult, SendStatus};
+pub use push_consumer::{
+    ConsumeConcurrentlyStatus, ConsumeOrderlyStatus, Listener, PushConsumer, PushConsumerConfig,
+};
 pub use route::{RouteCache, TopicRoute};
 pub use session::{Session, SessionConfig};

@@ -385,6 +385,7 @@ impl Producer {
             body = Bytes::from(compress(&body, config.compress_level)?);
             flags |= sys_flag::COMPRESSED | sys_flag::COMPRESSION_ZLIB;
         }
+        flags |= crate::transaction::prepared_flag(&message);
         Ok(Outgoing {
             properties: message.properties_string(),
             topic: message.topic,

@@ -61,9 +61,15 @@ impl std::fmt::Debug for Session {
 impl Session {
     /// Opens no connection yet: peers are dialed on first use.
     pub fn new(config: SessionConfig) -> Arc<Session> {
+        Session::with_dispatch(config, DispatchTable::new())
+    }
+
+    /// Like [`Session::new`], answering requests the servers send back on its connections
+    /// (NOTIFY_CONSUMER_IDS_CHANGED, CHECK_TRANSACTION_STATE, ...) with `table`.
+    pub fn with_dispatch(config: SessionConfig, table: DispatchTable) -> Arc<Session> {
         let ip = local_ipv4();
         Arc::new(Session {
-            remoting: RemotingClient::new(config.transport, DispatchTable::new()),
+            remoting: RemotingClient::new(config.transport, table),
             namesrv_addrs: RwLock::new(config.namesrv_addrs),
             next_namesrv: AtomicUsize::new(0),
             request_timeout: config.request_timeout,

@@ -1,6 +1,8 @@
 //! Consumer subscriptions: TAG expressions ("*" or "tagA || tagB") turned into Java's
-//! `SubscriptionData` (tags set, `String.hashCode` code set, version), and the client-side tag
-//! filter applied to pulled messages (the broker filters by tag hash only, so collisions pass).
+//! `SubscriptionData` (tags set, `String.hashCode` code set, version), SQL92 selectors
+//! (`MessageSelector.bySql`: type "SQL92", evaluated by the broker, which must run with
+//! `enablePropertyFilter=true`), and the client-side tag filter applied to pulled messages (the
+//! broker filters by tag hash only, so collisions pass; SQL92 results are taken as they come).
 
 use std::collections::BTreeSet;
 
@@ -44,6 +46,22 @@ pub fn subscription(topic: &str, expression: &str, version: i64) -> Subscription
     }
 }
 
+/// Expression type of SQL92 subscriptions.
+pub const EXPRESSION_SQL92: &str = "SQL92";
+
+/// SubscriptionData of a SQL92 selector (no tags: the broker evaluates the expression).
+pub fn sql92_subscription(topic: &str, expression: &str, version: i64) -> SubscriptionData {
+    SubscriptionData {
+        class_filter_mode: false,
+        code_set: BTreeSet::new(),
+        expression_type: Some(EXPRESSION_SQL92.to_owned()),
+        sub_string: expression.trim().to_owned(),
+        sub_version: version,
+        tags_set: BTreeSet::new(),
+        topic: topic.to_owned(),
+    }
+}
+
 /// Whether `message` passes the subscription's tag filter.
 pub fn matches(sub: &SubscriptionData, message: &MessageExt) -> bool {
     sub.tags_set.is_empty() || message.tags().is_some_and(|t| sub.tags_set.contains(t))
@@ -68,5 +86,14 @@ mod tests {
         assert!(sub.code_set.contains(&2_598_919));
         assert_eq!(subscription("T", "*", 1).tags_set.len(), 0);
         assert_eq!(subscription("T", "", 1).sub_string, "*");
+    }
+
+    #[test]
+    fn sql92_subscription_carries_the_expression_and_no_tags() {
+        let sub = sql92_subscription("T", " a > 1 AND TAGS = 'x' ", 7);
+        assert_eq!(sub.expression_type.as_deref(), Some("SQL92"));
+        assert_eq!(sub.sub_string, "a > 1 AND TAGS = 'x'");
+        assert_eq!((sub.sub_version, sub.topic.as_str()), (7, "T"));
+        assert!(sub.tags_set.is_empty() && sub.code_set.is_empty());
     }
 }

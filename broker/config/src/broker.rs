@@ -303,10 +303,15 @@ impl BrokerConfig {
     }
 
     /// The HA port (`haListenPort`, else `listenPort + 1`).
+    ///
+    /// With `listenPort=0` (an ephemeral port, in-process tests only: validation refuses it in a
+    /// broker.conf) and no `haListenPort`, the HA port is ephemeral too rather than port 1.
     pub fn ha_port(&self) -> u16 {
-        self.broker
-            .ha_listen_port
-            .unwrap_or(self.broker.listen_port.saturating_add(1))
+        match (self.broker.ha_listen_port, self.broker.listen_port) {
+            (Some(port), _) => port,
+            (None, 0) => 0,
+            (None, listen) => listen.saturating_add(1),
+        }
     }
 
     fn validate(&self, errors: &mut Vec<ConfigError>) {

@@ -23,6 +23,7 @@ use ferrimq_transport::HandlerResult;
 
 use crate::consumers::ConsumerRegistry;
 use crate::response::reject;
+use crate::slave::ReplicationView;
 use crate::topics::TopicRegistry;
 
 /// Version reported by GET_BROKER_RUNTIME_INFO: the release whose code (409) every response
@@ -42,6 +43,8 @@ pub struct AdminProcessor {
     pub consumers: Arc<ConsumerRegistry>,
     /// `brokerName` (MessageQueue keys of the statistics).
     pub broker_name: String,
+    /// Replication state (runtime info).
+    pub replication: Arc<ReplicationView>,
 }
 
 fn ok(request: &RemotingCommand) -> RemotingCommand {
@@ -298,6 +301,10 @@ impl AdminProcessor {
             put(key, "0".to_owned());
         }
         put("commitLogDiskRatio", "0.0".to_owned());
+        let put_where = self.store.commit_log_max_offset();
+        for (key, value) in self.replication.runtime_entries(put_where) {
+            put(key, value);
+        }
         Ok(Some(ok(request).with_body(KvTable { table }.encode()?)))
     }
 

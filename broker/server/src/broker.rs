@@ -21,8 +21,11 @@ use crate::error::{Result, ServerError};
 use crate::locks::LockTable;
 use crate::long_polling::PullHold;
 use crate::registration::{BrokerIdentity, Registrar};
+use crate::replication::Replication;
 use crate::routes;
 use crate::schedule::ScheduleService;
+use crate::slave::{self, LocalCommits, MasterLink, ReplicationView};
+use crate::slave_sync::SYNC_PERIOD;
 use crate::topics::TopicRegistry;
 
 /// Time in-flight requests get to finish at shutdown.
@@ -31,6 +34,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// A running broker.
 pub struct Broker {
     server: RemotingServer,
+    /// The VIP channel on listenPort - 2 ([`crate::vip`]), when bound.
+    vip: Option<RemotingServer>,
     store: Arc<MessageStore>,
     metadata: Arc<Metadata>,
     topics: Arc<TopicRegistry>,
@@ -39,6 +44,8 @@ pub struct Broker {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     addresses: Addresses,
+    master_link: Option<Arc<MasterLink>>,
+    ha: Arc<Replication>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -56,8 +63,15 @@ pub(crate) struct Handles {
     pub(crate) metadata: Arc<Metadata>,
     pub(crate) topics: Arc<TopicRegistry>,
     pub(crate) consumers: Arc<ConsumerRegistry>,
+    pub(crate) producers: Arc<crate::producers::ProducerRegistry>,
     pub(crate) hold: Arc<PullHold>,
     pub(crate) locks: Arc<LockTable>,
+    /// Consumer commits a slave received that its master has not seen (empty on a master).
+    pub(crate) local_commits: Arc<LocalCommits>,
+    /// Replication state for runtime info (the master link of a slave, the HA service's state).
+    pub(crate) replication: Arc<ReplicationView>,
+    /// The HA service of this broker's role (listener on a master, client on a slave).
+    pub(crate) ha: Arc<Replication>,
 }
 
 impl Broker {
@@ -70,25 +84,38 @@ impl Broker {
     /// listener is always the broker's own (long polling).
     pub async fn start_with(config: BrokerConfig, hooks: StoreHooks) -> Result<Broker> {
         let settings = &config.broker;
-        if !settings.broker_role.is_master() || settings.broker_id != 0 {
-            return Err(ServerError::Config(
-                "only a master broker (brokerId 0) is supported yet".into(),
-            ));
-        }
         let addresses = Addresses::resolve(settings, config.ha_port()).await?;
         let store_host = addresses.store_host;
         let handles = open_handles(&config, hooks)?;
         let table = routes::dispatch_table(&handles, &config, store_host);
         let cleaner = Arc::new(ClientCleaner {
             consumers: Arc::clone(&handles.consumers),
+            producers: Arc::clone(&handles.producers),
             notify_ids_changed: settings.notify_consumer_ids_changed_enable,
         });
         let server_config = ServerConfig {
             listen: addresses.listen,
             ..ServerConfig::default()
         };
+        let vip = crate::vip::bind(
+            settings.listen_port,
+            addresses.listen,
+            table.clone(),
+            Arc::clone(&cleaner) as Arc<dyn ferrimq_transport::ChannelListener>,
+        )
+        .await;
         let server = RemotingServer::bind(server_config, table, cleaner).await?;
-        let registrar = Arc::new(registrar(settings, &addresses, &handles.topics));
+        let master_link = handles.replication.master_link().cloned();
+        if let Some(link) = &master_link {
+            handles.ha.start_slave(&handles.store, link.watch_ha());
+        }
+        let (ha, ha_store) = (Arc::clone(&handles.ha), Arc::clone(&handles.store));
+        handles
+            .replication
+            .set_source(Box::new(move || ha.status(&ha_store)));
+        let registrar = Arc::new(
+            registrar(settings, &addresses, &handles.topics).with_master_link(master_link.clone()),
+        );
         if let Err(err) = registrar.register_all().await {
             tracing::warn!(error = %err, "initial registration incomplete; retrying periodically");
         }
@@ -100,19 +127,31 @@ impl Broker {
             Arc::clone(&handles.metadata),
             &config.store.message_delay_level.0,
         ));
-        let tasks = vec![
-            tokio::spawn(schedule.run(persist, stop_rx.clone())),
+        let mut tasks = vec![
             tokio::spawn(Arc::clone(&registrar).run(period, stop_rx.clone())),
             tokio::spawn(persist_offsets(
                 Arc::clone(&handles.metadata),
                 persist,
-                stop_rx,
+                stop_rx.clone(),
             )),
         ];
+        if master_link.is_none() {
+            // Only masters check transactions back (slaves hold copies of the half queue).
+            let checker = crate::transaction::check::checker_for(&config, &handles, store_host);
+            tasks.push(tokio::spawn(checker.run(stop_rx.clone())));
+        }
+        match &master_link {
+            // A slave copies delay progress from its master and never delivers delayed messages.
+            Some(link) => tasks.push(tokio::spawn(
+                slave::sync_task(link, &handles, settings).run(SYNC_PERIOD, stop_rx),
+            )),
+            None => tasks.push(tokio::spawn(schedule.run(persist, stop_rx))),
+        }
         tracing::info!(addr = %addresses.broker_addr, store_host = %store_host,
             cluster = %settings.broker_cluster_name, name = %settings.broker_name, "broker started");
         Ok(Broker {
             server,
+            vip,
             store: handles.store,
             metadata: handles.metadata,
             topics: handles.topics,
@@ -121,6 +160,8 @@ impl Broker {
             stop,
             tasks,
             addresses,
+            master_link,
+            ha: handles.ha,
         })
     }
 
@@ -149,6 +190,16 @@ impl Broker {
         &self.topics
     }
 
+    /// Replication (the HA listener of a master, the client of a slave).
+    pub fn replication(&self) -> &Arc<Replication> {
+        &self.ha
+    }
+
+    /// A slave's view of its master (addresses learnt from the NameServer); `None` on a master.
+    pub fn master_link(&self) -> Option<&Arc<MasterLink>> {
+        self.master_link.as_ref()
+    }
+
     /// Stops in order: periodic tasks, NameServer unregistration, parked pulls answered, the
     /// server (in-flight requests finish), metadata persistence, store shutdown (flush, checkpoint, abort marker removed).
     pub async fn shutdown(self) -> Result<()> {
@@ -158,6 +209,10 @@ impl Broker {
         }
         self.registrar.unregister_all().await;
         self.hold.release_all();
+        self.ha.shutdown();
+        if let Some(vip) = self.vip {
+            vip.shutdown(SHUTDOWN_GRACE).await;
+        }
         let outcome = self.server.shutdown(SHUTDOWN_GRACE).await;
         tracing::info!(?outcome, "remoting server stopped");
         self.metadata.persist_all()?;
@@ -181,13 +236,19 @@ fn open_handles(config: &BrokerConfig, hooks: StoreHooks) -> Result<Handles> {
     let metadata = Arc::new(Metadata::open(&config.store.config_dir(), seam)?);
     let topics = Arc::new(TopicRegistry::new(Arc::clone(&metadata), &config.broker));
     topics.create_system_topics(&config.broker)?;
+    let any_ip = std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+    let ha = Arc::new(Replication::start(config, &store, any_ip)?);
     Ok(Handles {
         store,
         metadata,
         topics,
         consumers: Arc::new(ConsumerRegistry::new()),
+        producers: Arc::new(crate::producers::ProducerRegistry::new()),
         hold,
         locks: Arc::new(LockTable::default()),
+        local_commits: Arc::new(LocalCommits::default()),
+        replication: Arc::new(ReplicationView::new(slave::master_link(&config.broker))),
+        ha,
     })
 }
 

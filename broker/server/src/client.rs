@@ -1,6 +1,7 @@
 //! Client management: HEART_BEAT (34), UNREGISTER_CLIENT (35), GET_CONSUMER_LIST_BY_GROUP (38),
 //! the NOTIFY_CONSUMER_IDS_CHANGED (40) oneway sent to a group when its membership changes, and
-//! the connection-close listener that cleans the consumer table.
+//! the connection-close listener that cleans the consumer table. Heartbeats and unregistrations
+//! also feed the producer table ([`crate::producers`]) the transaction check-back reads.
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use ferrimq_remoting::{RemotingCommand, RequestCode, ResponseCode};
 use ferrimq_transport::{Channel, ChannelListener, HandlerResult, next_opaque};
 
 use crate::consumers::{ClientInfo, ConsumerRegistry};
+use crate::producers::ProducerRegistry;
 use crate::response::reject;
 use crate::topics::TopicRegistry;
 
@@ -19,6 +21,8 @@ use crate::topics::TopicRegistry;
 pub struct ClientProcessor {
     /// Consumer groups.
     pub consumers: Arc<ConsumerRegistry>,
+    /// Producer groups (transaction check-backs).
+    pub producers: Arc<ProducerRegistry>,
     /// Topic configs (for `%RETRY%` topics).
     pub topics: Arc<TopicRegistry>,
     /// `notifyConsumerIdsChangedEnable`.
@@ -30,6 +34,16 @@ impl ClientProcessor {
     /// tells each group whose membership changed.
     pub fn heartbeat(&self, request: &RemotingCommand, channel: &Channel) -> HandlerResult {
         let data = HeartbeatData::decode(&request.body)?;
+        for producer in &data.producer_data_set {
+            let group = &producer.group_name;
+            let (language, version) = (request.language, request.version);
+            if self
+                .producers
+                .register(group, &data.client_id, channel, language, version)
+            {
+                tracing::info!(group = %group, client = %data.client_id, "producer joined");
+            }
+        }
         for consumer in &data.consumer_data_set {
             self.topics
                 .ensure_group_topic(&retry_topic(&consumer.group_name));
@@ -53,6 +67,9 @@ impl ClientProcessor {
     /// UNREGISTER_CLIENT: removes the client from its consumer group.
     pub fn unregister(&self, request: &RemotingCommand) -> HandlerResult {
         let h: UnregisterClientRequestHeader = request.decode_header()?;
+        if let Some(group) = h.producer_group.as_deref().filter(|g| !g.is_empty()) {
+            self.producers.unregister(group, &h.client_id);
+        }
         if let Some(group) = h.consumer_group.as_deref().filter(|g| !g.is_empty()) {
             if self.consumers.unregister(group, &h.client_id) {
                 tracing::info!(group, client = %h.client_id, "consumer left");
@@ -131,12 +148,15 @@ fn notify_group(consumers: &ConsumerRegistry, group: &str) {
 pub struct ClientCleaner {
     /// Consumer groups.
     pub consumers: Arc<ConsumerRegistry>,
+    /// Producer groups.
+    pub producers: Arc<ProducerRegistry>,
     /// `notifyConsumerIdsChangedEnable`.
     pub notify_ids_changed: bool,
 }
 
 impl ChannelListener for ClientCleaner {
     fn on_closed(&self, channel: &Channel) {
+        self.producers.remove_channel(channel.id());
         for group in self.consumers.remove_channel(channel.id()) {
             tracing::info!(group = %group, peer = %channel.peer_addr(), "consumer connection closed");
             if self.notify_ids_changed {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use ferrimq_config::Perm;
+use ferrimq_config::{Perm, SubscriptionGroupConfig};
 use ferrimq_remoting::header::typed::{PullMessageRequestHeader, PullMessageResponseHeader};
 use ferrimq_remoting::{RemotingCommand, ResponseCode};
 use ferrimq_store::metadata::Metadata;
@@ -14,9 +14,10 @@ use ferrimq_store::store::MessageStore;
 use ferrimq_transport::{Channel, HandlerResult};
 
 use crate::consumers::ConsumerRegistry;
-use crate::filter::{EXPRESSION_TAG, TagFilter};
+use crate::filter::PullFilter;
 use crate::long_polling::PullHold;
 use crate::response::reject;
+use crate::sql_filters::{Refusal, SqlFilters};
 use crate::topics::TopicRegistry;
 
 /// PullSysFlag: store `commitOffset` as the group's offset.
@@ -37,6 +38,12 @@ pub struct PullPolicy {
     pub long_polling: bool,
     /// `shortPollingTimeMills`.
     pub short_polling: Duration,
+    /// `brokerRole` is SLAVE: commits carried by pulls are ignored (the client clears the flag
+    /// for slaves anyway) and reads are refused unless `slave_read_enable`.
+    pub slave: bool,
+    /// `slaveReadEnable`: suggest reading from a slave when the pull is behind, and let a
+    /// slave serve reads.
+    pub slave_read_enable: bool,
 }
 
 /// The pull processor and the handles it needs.
@@ -52,6 +59,8 @@ pub struct PullProcessor {
     pub consumers: Arc<ConsumerRegistry>,
     /// Parked pulls.
     pub hold: Arc<PullHold>,
+    /// SQL92 settings and compiled selectors.
+    pub filters: Arc<SqlFilters>,
     /// Settings.
     pub policy: PullPolicy,
 }
@@ -64,11 +73,14 @@ impl PullProcessor {
         channel: Channel,
     ) -> HandlerResult {
         let header: PullMessageRequestHeader = request.decode_header()?;
-        let filter = match self.check(&request, &header) {
-            Ok(filter) => filter,
+        let (filter, group) = match self.check(&request, &header) {
+            Ok(checked) => checked,
             Err(response) => return Ok(Some(response)),
         };
-        if header.sys_flag & FLAG_COMMIT_OFFSET != 0 && header.commit_offset >= 0 {
+        if header.sys_flag & FLAG_COMMIT_OFFSET != 0
+            && header.commit_offset >= 0
+            && !self.policy.slave
+        {
             self.metadata.consumer_offsets.commit(
                 &header.topic,
                 &header.consumer_group,
@@ -86,7 +98,40 @@ impl PullProcessor {
             }
             result = self.read(&header, &filter);
         }
-        Ok(Some(respond(&request, result, header.queue_offset)))
+        let read_from = ReadFrom {
+            broker_id: group.broker_id,
+            when_slow: group.which_broker_when_consume_slowly,
+        };
+        Ok(Some(self.respond(
+            &request,
+            result,
+            header.queue_offset,
+            read_from,
+        )))
+    }
+
+    /// The response of a read, with Java's `suggestWhichBrokerId` rule: with slaveReadEnable,
+    /// the group's `whichBrokerWhenConsumeSlowly` when the read lags beyond
+    /// accessMessageInMemoryMaxRatio of memory, else its `brokerId`; without it, 0 (master).
+    /// A slave without slaveReadEnable answers PULL_RETRY_IMMEDIATELY towards the master,
+    /// keeping the requested offset (Java moves nextBeginOffset past what it did not send).
+    fn respond(
+        &self,
+        request: &RemotingCommand,
+        result: GetMessageResult,
+        offset: i64,
+        read_from: ReadFrom,
+    ) -> RemotingCommand {
+        let slow = result.suggest_pulling_from_slave;
+        if self.policy.slave && !self.policy.slave_read_enable {
+            return redirect_to_master(request, &result, offset);
+        }
+        let suggest = match (self.policy.slave_read_enable, slow) {
+            (false, _) => 0,
+            (true, true) => read_from.when_slow,
+            (true, false) => read_from.broker_id,
+        };
+        respond(request, result, offset, suggest)
     }
 
     /// Waits for a message of the queue, at most the suspend time; false when the connection
@@ -103,13 +148,25 @@ impl PullProcessor {
         let wait = watch.wait(timeout, || {
             store.max_offset_in_queue(&header.topic, header.queue_id) > offset
         });
-        tokio::select! {
-            _ = wait => true,
+        let parked = std::time::Instant::now();
+        let open = tokio::select! {
+            woken = wait => {
+                tracing::debug!(
+                    topic = %header.topic,
+                    queue_id = header.queue_id,
+                    offset,
+                    woken,
+                    waited_us = parked.elapsed().as_micros() as u64,
+                    "parked pull answered"
+                );
+                true
+            }
             () = channel.closed() => false,
-        }
+        };
+        open
     }
 
-    fn read(&self, header: &PullMessageRequestHeader, filter: &TagFilter) -> GetMessageResult {
+    fn read(&self, header: &PullMessageRequestHeader, filter: &PullFilter) -> GetMessageResult {
         let max_bytes = header
             .max_msg_bytes
             .and_then(|b| usize::try_from(b).ok())
@@ -129,7 +186,7 @@ impl PullProcessor {
         &self,
         request: &RemotingCommand,
         header: &PullMessageRequestHeader,
-    ) -> Result<TagFilter, RemotingCommand> {
+    ) -> Result<(PullFilter, SubscriptionGroupConfig), RemotingCommand> {
         if !self.policy.broker_permission.is_readable() {
             return Err(reject(
                 request,
@@ -182,31 +239,26 @@ impl PullProcessor {
                 ),
             ));
         }
-        self.subscription(request, header)
+        Ok((self.subscription(request, header)?, group_config))
     }
 
     fn subscription(
         &self,
         request: &RemotingCommand,
         header: &PullMessageRequestHeader,
-    ) -> Result<TagFilter, RemotingCommand> {
-        let not_tag = |t: &Option<String>| t.as_deref().is_some_and(|t| t != EXPRESSION_TAG);
+    ) -> Result<PullFilter, RemotingCommand> {
+        let refused = |(code, remark): Refusal| reject(request, code, remark);
         if header.sys_flag & FLAG_SUBSCRIPTION != 0 {
-            if not_tag(&header.expression_type) {
-                return Err(reject(
-                    request,
-                    ResponseCode::SystemError,
-                    "The broker does not support consumer to filter message by SQL92",
-                ));
-            }
             let expression = header.subscription.as_deref().unwrap_or("*");
-            return TagFilter::parse(expression).ok_or_else(|| {
-                reject(
-                    request,
-                    ResponseCode::SubscriptionParseFailed,
-                    "parse the consumer's subscription failed",
+            return self
+                .filters
+                .for_request(
+                    &header.topic,
+                    &header.consumer_group,
+                    expression,
+                    header.expression_type.as_deref(),
                 )
-            });
+                .map_err(refused);
         }
         let sub = match self
             .consumers
@@ -235,14 +287,9 @@ impl PullProcessor {
                 "the consumer's subscription not latest",
             ));
         }
-        if not_tag(&sub.expression_type) {
-            return Err(reject(
-                request,
-                ResponseCode::SystemError,
-                "The broker does not support consumer to filter message by SQL92",
-            ));
-        }
-        Ok(TagFilter::from_subscription(&sub))
+        self.filters
+            .for_registered(&header.consumer_group, &sub)
+            .map_err(refused)
     }
 }
 
@@ -261,10 +308,43 @@ pub fn status_code(status: GetMessageStatus, offset: i64) -> ResponseCode {
     }
 }
 
-fn respond(request: &RemotingCommand, result: GetMessageResult, offset: i64) -> RemotingCommand {
-    let code = status_code(result.status, offset);
+/// The group's read preferences (`brokerId`, `whichBrokerWhenConsumeSlowly`).
+#[derive(Debug, Clone, Copy)]
+struct ReadFrom {
+    broker_id: i64,
+    when_slow: i64,
+}
+
+/// A slave refusing reads (slaveReadEnable=false): retry now, at the master, same offset.
+fn redirect_to_master(
+    request: &RemotingCommand,
+    result: &GetMessageResult,
+    offset: i64,
+) -> RemotingCommand {
     let header = PullMessageResponseHeader {
         suggest_which_broker_id: 0,
+        next_begin_offset: offset,
+        min_offset: result.min_offset as i64,
+        max_offset: result.max_offset as i64,
+        offset_delta: None,
+        topic_sys_flag: None,
+        group_sys_flag: None,
+        forbidden_type: None,
+    };
+    RemotingCommand::response_to(request, ResponseCode::PullRetryImmediately)
+        .with_header(&header)
+        .with_remark(result.status.name())
+}
+
+fn respond(
+    request: &RemotingCommand,
+    result: GetMessageResult,
+    offset: i64,
+    suggest: i64,
+) -> RemotingCommand {
+    let code = status_code(result.status, offset);
+    let header = PullMessageResponseHeader {
+        suggest_which_broker_id: suggest,
         next_begin_offset: result.next_begin_offset as i64,
         min_offset: result.min_offset as i64,
         max_offset: result.max_offset as i64,

@@ -5,12 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferrimq_remoting::body::{JsonBody, RegisterBrokerBody};
-use ferrimq_remoting::header::typed::{RegisterBrokerRequestHeader, UnregisterBrokerRequestHeader};
+use ferrimq_remoting::header::typed::{
+    RegisterBrokerRequestHeader, RegisterBrokerResponseHeader, UnregisterBrokerRequestHeader,
+};
 use ferrimq_remoting::{RemotingCommand, RequestCode, ResponseCode};
 use ferrimq_transport::{ClientConfig, DispatchTable, RemotingClient, next_opaque};
 use tokio::sync::watch;
 
 use crate::error::{Result, ServerError};
+use crate::slave::MasterLink;
 use crate::topics::TopicRegistry;
 
 /// Who this broker is, as NameServers see it.
@@ -35,6 +38,7 @@ pub struct Registrar {
     topics: Arc<TopicRegistry>,
     client: RemotingClient,
     timeout: Duration,
+    master_link: Option<Arc<MasterLink>>,
 }
 
 impl std::fmt::Debug for Registrar {
@@ -60,7 +64,15 @@ impl Registrar {
             topics,
             client: RemotingClient::new(ClientConfig::default(), DispatchTable::new()),
             timeout,
+            master_link: None,
         }
+    }
+
+    /// A slave's registrar: every REGISTER_BROKER response's `masterAddr` / `haServerAddr`
+    /// go to `link` (`None` keeps a master's registrar unchanged).
+    pub fn with_master_link(mut self, link: Option<Arc<MasterLink>>) -> Self {
+        self.master_link = link;
+        self
     }
 
     /// REGISTER_BROKER to every NameServer; failures are logged, the first is returned.
@@ -86,6 +98,10 @@ impl Registrar {
             });
         }
         tracing::debug!(namesrv = %addr, "broker registered");
+        if let Some(link) = &self.master_link {
+            let header: RegisterBrokerResponseHeader = response.decode_header()?;
+            link.learn(header.master_addr, header.ha_server_addr);
+        }
         Ok(())
     }
 

@@ -17,6 +17,7 @@ use crate::offset::OffsetProcessor;
 use crate::pull::{PullPolicy, PullProcessor};
 use crate::retry::RetryProcessor;
 use crate::send::{SendPolicy, SendProcessor};
+use crate::sql_filters::SqlFilters;
 
 /// A synchronous processor method (it never waits, so it runs inline in its request task).
 type SyncMethod<P> = fn(&P, &RemotingCommand, &Channel) -> HandlerResult;
@@ -45,6 +46,12 @@ pub(crate) fn dispatch_table(
     route_messages(&mut table, h, config, store_host);
     route_offsets_and_clients(&mut table, h, config);
     route_admin(&mut table, h, config);
+    crate::transaction::end::route_transactions(&mut table, h, config, store_host);
+    route_group_admin(&mut table, h);
+    route_sync_source(&mut table, h);
+    if !config.broker.broker_role.is_master() {
+        crate::slave::route_slave(&mut table, &h.metadata, &h.local_commits);
+    }
     table
 }
 
@@ -66,6 +73,7 @@ fn route_messages(
         sync_flush_timeout: Duration::from_millis(config.store.sync_flush_timeout),
         auto_create_group: s.auto_create_subscription_group,
         max_delay_level: config.store.message_delay_level.max_level() as i32,
+        reject_transaction_message: s.reject_transaction_message,
     };
     let retry = Arc::new(RetryProcessor {
         store: Arc::clone(&h.store),
@@ -81,6 +89,7 @@ fn route_messages(
         topics: Arc::clone(&h.topics),
         metadata: Arc::clone(&h.metadata),
         policy,
+        replication: Arc::clone(&h.ha),
     });
     for code in [
         RequestCode::SendMessage,
@@ -90,17 +99,31 @@ fn route_messages(
         let p = Arc::clone(&send);
         table.insert(code, move |req, ch| Arc::clone(&p).handle(req, ch));
     }
+    let filters = Arc::new(SqlFilters::new(
+        s.enable_property_filter,
+        s.filter_support_retry,
+        Arc::clone(&h.consumers),
+    ));
+    route_sync(
+        table,
+        RequestCode::CheckClientConfig,
+        &filters,
+        |p, r, _| p.check_client_config(r),
+    );
     let pull = Arc::new(PullProcessor {
         store: Arc::clone(&h.store),
         topics: Arc::clone(&h.topics),
         metadata: Arc::clone(&h.metadata),
         consumers: Arc::clone(&h.consumers),
         hold: Arc::clone(&h.hold),
+        filters: Arc::clone(&filters),
         policy: PullPolicy {
             broker_permission: s.broker_permission,
             auto_create_group: s.auto_create_subscription_group,
             long_polling: s.long_polling_enable,
             short_polling: Duration::from_millis(s.short_polling_time_mills),
+            slave: !s.broker_role.is_master(),
+            slave_read_enable: s.slave_read_enable,
         },
     });
     for code in [RequestCode::PullMessage, RequestCode::LitePullMessage] {
@@ -147,6 +170,7 @@ fn route_offsets_and_clients(table: &mut DispatchTable, h: &Handles, config: &Br
     );
     let clients = Arc::new(ClientProcessor {
         consumers: Arc::clone(&h.consumers),
+        producers: Arc::clone(&h.producers),
         topics: Arc::clone(&h.topics),
         notify_ids_changed: config.broker.notify_consumer_ids_changed_enable,
     });
@@ -185,6 +209,7 @@ fn route_admin(table: &mut DispatchTable, h: &Handles, config: &BrokerConfig) {
         metadata: Arc::clone(&h.metadata),
         consumers: Arc::clone(&h.consumers),
         broker_name: config.broker.broker_name.clone(),
+        replication: Arc::clone(&h.replication),
     });
     let routes: [(RequestCode, SyncMethod<AdminProcessor>); 11] = [
         (RequestCode::GetTopicConfig, |p, r, _| p.topic_config(r)),
@@ -213,5 +238,43 @@ fn route_admin(table: &mut DispatchTable, h: &Handles, config: &BrokerConfig) {
     ];
     for (code, method) in routes {
         route_sync(table, code, &admin, method);
+    }
+}
+
+/// Subscription-group removal (DELETE_SUBSCRIPTIONGROUP).
+fn route_group_admin(table: &mut DispatchTable, h: &Handles) {
+    let groups = Arc::new(crate::admin_groups::GroupAdminProcessor {
+        metadata: Arc::clone(&h.metadata),
+    });
+    route_sync(
+        table,
+        RequestCode::DeleteSubscriptionGroup,
+        &groups,
+        |p, r, _| p.delete_group(r),
+    );
+}
+
+/// What a slave copies from its master (GET_ALL_CONSUMER_OFFSET, GET_ALL_DELAY_OFFSET,
+/// GET_ALL_SUBSCRIPTIONGROUP_CONFIG); served by every broker.
+fn route_sync_source(table: &mut DispatchTable, h: &Handles) {
+    let source = Arc::new(crate::admin_sync::AdminSyncProcessor {
+        metadata: Arc::clone(&h.metadata),
+    });
+    let routes: [(
+        RequestCode,
+        SyncMethod<crate::admin_sync::AdminSyncProcessor>,
+    ); 3] = [
+        (RequestCode::GetAllConsumerOffset, |p, r, _| {
+            p.all_consumer_offsets(r)
+        }),
+        (RequestCode::GetAllDelayOffset, |p, r, _| {
+            p.all_delay_offsets(r)
+        }),
+        (RequestCode::GetAllSubscriptionGroupConfig, |p, r, _| {
+            p.all_groups(r)
+        }),
+    ];
+    for (code, method) in routes {
+        route_sync(table, code, &source, method);
     }
 }

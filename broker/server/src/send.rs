@@ -1,7 +1,8 @@
 //! SEND_MESSAGE (10), SEND_MESSAGE_V2 (310) and SEND_BATCH_MESSAGE (320): permission and queue
 //! checks, topic auto-creation, the stored record (CLUSTER added, WAIT dropped, bornHost = peer,
 //! storeHost = brokerIP1:listenPort), the append, and the SYNC_FLUSH wait awaited without
-//! blocking a thread.
+//! blocking a thread. Half (TRAN_MSG) messages go to the transaction half topic
+//! ([`crate::transaction::divert_half`]), delayed ones to the schedule topic.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use ferrimq_store::record::properties::Properties;
 use ferrimq_store::store::MessageStore;
 use ferrimq_transport::{Channel, HandlerResult};
 
+use crate::replication::{Replication, waits_for_store};
 use crate::response::{reject, store_error_response};
 use crate::schedule::divert;
 use crate::topics::TopicRegistry;
@@ -58,6 +60,8 @@ pub struct SendPolicy {
     pub auto_create_group: bool,
     /// Highest `messageDelayLevel` level (DELAY levels above it are clamped).
     pub max_delay_level: i32,
+    /// `rejectTransactionMessage`: refuse half (TRAN_MSG) messages.
+    pub reject_transaction_message: bool,
 }
 
 /// The send processor and the handles it needs.
@@ -71,6 +75,8 @@ pub struct SendProcessor {
     pub metadata: Arc<Metadata>,
     /// Settings.
     pub policy: SendPolicy,
+    /// Replication: wakes the slave streams, and the SYNC_MASTER wait.
+    pub replication: Arc<Replication>,
 }
 
 /// Where an append went, ready for the response header.
@@ -78,6 +84,10 @@ struct Stored {
     msg_id: String,
     queue_offset: i64,
     flush: Option<FlushWait>,
+    /// CommitLog offset just past the stored bytes (what a SYNC_MASTER slave must have).
+    end_offset: u64,
+    /// The message's `WAIT` (RocketMQ's `isWaitStoreMsgOK`).
+    wait_store: bool,
 }
 
 impl SendProcessor {
@@ -223,11 +233,17 @@ impl SendProcessor {
         self.check_size(request, request.body.len())?;
         let mut props = self.stored_properties(header.properties.as_deref().unwrap_or(""));
         let (flags, max_level) = (header.sys_flag, self.policy.max_delay_level);
-        let diverted = divert(&mut props, &header.topic, queue_id, flags, max_level);
+        let half = self.divert_half(request, &mut props, &header.topic, queue_id)?;
+        let diverted =
+            half.or_else(|| divert(&mut props, &header.topic, queue_id, flags, max_level));
         let mut delayed;
         let (header, queue_id) = match diverted {
             Some((topic, schedule_queue)) => {
                 delayed = header.clone();
+                if topic == ferrimq_config::topic::TRANS_HALF_TOPIC {
+                    // A half message is stored as NOT_TYPE: the half topic is dispatched.
+                    delayed.sys_flag &= !ferrimq_store::record::sys_flag::TRANSACTION_MASK;
+                }
                 delayed.topic = topic;
                 (&delayed, schedule_queue)
             }
@@ -247,6 +263,8 @@ impl SendProcessor {
             msg_id: r.msg_id(),
             queue_offset: r.queue_offset,
             flush: r.flush,
+            end_offset: r.physical_offset + r.size as u64,
+            wait_store: waits_for_store(header.properties.as_deref()),
         })
     }
 
@@ -288,8 +306,29 @@ impl SendProcessor {
         Ok(Stored {
             msg_id: r.msg_ids(),
             queue_offset: r.first_queue_offset,
+            end_offset: r.records.last().map_or(0, |&(o, len)| o + len as u64),
             flush: r.flush,
+            wait_store: waits_for_store(header.properties.as_deref()),
         })
+    }
+
+    /// A TRAN_MSG message goes to the transaction half topic (or is refused under
+    /// `rejectTransactionMessage`); see [`crate::transaction::divert_half`].
+    fn divert_half(
+        &self,
+        request: &RemotingCommand,
+        props: &mut Properties,
+        topic: &str,
+        queue_id: i32,
+    ) -> Result<Option<(String, i32)>, RemotingCommand> {
+        if self.policy.reject_transaction_message && crate::transaction::is_half(props) {
+            let remark = format!(
+                "the broker[{}] sending transaction message is forbidden",
+                self.policy.store_host
+            );
+            return Err(reject(request, ResponseCode::NoPermission, remark));
+        }
+        Ok(crate::transaction::divert_half(props, topic, queue_id))
     }
 
     fn check_size(&self, request: &RemotingCommand, len: usize) -> Result<(), RemotingCommand> {
@@ -343,9 +382,17 @@ impl SendProcessor {
         stored: Stored,
         queue_id: i32,
     ) -> RemotingCommand {
-        let code = match durability(stored.flush, self.policy.sync_flush_timeout).await {
-            Ok(code) => code,
-            Err(err) => return store_error_response(request, &err),
+        // Disk flush and slave acknowledgement are awaited together; a replication failure
+        // wins the status, as in the Java broker (CommitLog.asyncPutMessage).
+        let replicated = self
+            .replication
+            .after_append(stored.end_offset, stored.wait_store);
+        let flushed = durability(stored.flush, self.policy.sync_flush_timeout);
+        let (flushed, replicated) = tokio::join!(flushed, replicated);
+        let code = match (flushed, replicated) {
+            (Err(err), _) => return store_error_response(request, &err),
+            (Ok(_), Some(code)) => code,
+            (Ok(code), None) => code,
         };
         let header = SendMessageResponseHeader {
             msg_id: stored.msg_id,

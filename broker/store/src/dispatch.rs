@@ -10,6 +10,9 @@
 //! of the batch, which is how parked long-polling pulls learn about new messages without one
 //! wakeup per message.
 //!
+//! Index entries are built by a second thread following the dispatcher (see [`indexer`]), so a
+//! slow index write never delays ConsumeQueue units or the wake-up of parked pulls.
+//!
 //! When idle the thread parks for at most 1 ms; [`Dispatcher::wake`] (called after appends)
 //! unparks it sooner, costing the append path one atomic load while the dispatcher is busy.
 
@@ -33,6 +36,8 @@ const DELAY: &str = "DELAY";
 pub const BATCH_RECORDS: usize = 4096;
 /// Longest idle park.
 const IDLE_PARK: Duration = Duration::from_millis(1);
+/// A batch taking at least this long is logged at debug level (latency investigations).
+const SLOW_BATCH: Duration = Duration::from_millis(20);
 /// Back-off after a failed batch (a full disk, a corrupt record).
 const ERROR_BACKOFF: Duration = Duration::from_millis(500);
 
@@ -60,11 +65,61 @@ pub trait DispatchListener: Send + Sync {
     fn on_arrivals(&self, arrivals: &[Arrival<'_>]);
 }
 
-/// Shared state between the dispatcher thread and the store.
+mod indexer;
+
+/// A CommitLog offset a background thread has reached, with a condvar for waiters.
 #[derive(Debug)]
 struct Progress {
     dispatched: Mutex<u64>,
     advanced: Condvar,
+}
+
+impl Progress {
+    fn at(offset: u64) -> Self {
+        Progress {
+            dispatched: Mutex::new(offset),
+            advanced: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, u64> {
+        self.dispatched.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn publish(&self, offset: u64) {
+        *self.lock() = offset;
+        self.advanced.notify_all();
+    }
+
+    /// Blocks until the offset reaches `offset`; false once `deadline` passed.
+    fn wait_for(&self, offset: u64, deadline: Instant) -> bool {
+        let mut d = self.lock();
+        while *d < offset {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            d = self
+                .advanced
+                .wait_timeout(d, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        true
+    }
+
+    /// The offset once it moved past `from`, or whatever it is after `timeout`.
+    fn wait_past(&self, from: u64, timeout: Duration) -> u64 {
+        let d = self.lock();
+        if *d > from {
+            return *d;
+        }
+        *self
+            .advanced
+            .wait_timeout(d, timeout)
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+    }
 }
 
 /// Handle on the dispatcher thread.
@@ -75,6 +130,8 @@ pub struct Dispatcher {
     idle: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Builds the index behind the dispatcher (`None` without an index).
+    indexer: Option<indexer::Indexer>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -114,13 +171,21 @@ impl Dispatcher {
         from: u64,
         last_store_timestamp: i64,
         log: Arc<CommitLog>,
-        targets: Targets,
+        mut targets: Targets,
     ) -> Result<Self> {
+        let progress = Arc::new(Progress::at(from));
+        let indexer = match targets.index.take() {
+            Some(index) => Some(indexer::Indexer::start(
+                from,
+                log.clone(),
+                index,
+                progress.clone(),
+            )?),
+            None => None,
+        };
         let d = Dispatcher {
-            progress: Arc::new(Progress {
-                dispatched: Mutex::new(from),
-                advanced: Condvar::new(),
-            }),
+            progress,
+            indexer,
             last_timestamp: Arc::new(AtomicI64::new(last_store_timestamp)),
             fast_offset: Arc::new(AtomicU64::new(from)),
             idle: Arc::new(AtomicBool::new(false)),
@@ -172,27 +237,14 @@ impl Dispatcher {
         }
     }
 
-    /// Blocks until records up to `offset` are dispatched; false on timeout.
+    /// Blocks until records up to `offset` are dispatched and indexed; false on timeout.
     pub fn wait_dispatched(&self, offset: u64, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut d = self
-            .progress
-            .dispatched
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        while *d < offset {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            d = self
-                .progress
-                .advanced
-                .wait_timeout(d, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        true
+        self.progress.wait_for(offset, deadline)
+            && self
+                .indexer
+                .as_ref()
+                .is_none_or(|i| i.wait_indexed(offset, deadline))
     }
 
     /// Dispatches what is left, then stops the thread (used at shutdown).
@@ -202,6 +254,9 @@ impl Dispatcher {
         if let Some(t) = thread {
             t.thread().unpark();
             let _ = t.join();
+        }
+        if let Some(indexer) = &self.indexer {
+            indexer.shutdown(&self.progress);
         }
     }
 }
@@ -233,18 +288,25 @@ fn run(work: Work, mut from: u64, (progress, last_ts, fast, idle, stop): Ctx) {
             );
             from = min;
         }
-        match dispatch_batch(&work, from) {
+        let started = Instant::now();
+        let batch = dispatch_batch(&work, from);
+        let took = started.elapsed();
+        if took >= SLOW_BATCH {
+            tracing::debug!(
+                from,
+                took_ms = took.as_millis() as u64,
+                ok = batch.is_ok(),
+                "slow dispatch batch"
+            );
+        }
+        match batch {
             Ok((next, ts)) if next > from => {
                 from = next;
                 if ts > 0 {
                     last_ts.store(ts, Ordering::Release);
                 }
                 fast.store(from, Ordering::Release);
-                *progress
-                    .dispatched
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = from;
-                progress.advanced.notify_all();
+                progress.publish(from);
                 continue;
             }
             Ok(_) if stopping => return,
@@ -328,17 +390,7 @@ fn dispatch_one<'a>(
     let (topic, props) = (view.topic(), view.properties_str());
     let picked = Picked::from_properties(props);
     if let Some(index) = &work.targets.index {
-        let keys = RecordKeys {
-            uniq_key: picked.uniq_key,
-            keys: picked.keys,
-        };
-        index.build(
-            topic,
-            keys,
-            offset as i64,
-            view.store_timestamp(),
-            view.sys_flag(),
-        )?;
+        index_one(index, topic, &picked, offset, view)?;
     }
     if !view.takes_queue_offset() {
         return Ok(None);
@@ -373,6 +425,27 @@ fn dispatch_one<'a>(
         tags_code,
         properties: props,
     }))
+}
+
+/// Index entries of one record (its KEYS and UNIQ_KEY).
+fn index_one(
+    index: &IndexService,
+    topic: &str,
+    picked: &Picked<'_>,
+    offset: u64,
+    view: &MessageView<'_>,
+) -> Result<()> {
+    let keys = RecordKeys {
+        uniq_key: picked.uniq_key,
+        keys: picked.keys,
+    };
+    index.build(
+        topic,
+        keys,
+        offset as i64,
+        view.store_timestamp(),
+        view.sys_flag(),
+    )
 }
 
 /// The properties dispatch needs, found in one pass (the last occurrence wins, as in Java).

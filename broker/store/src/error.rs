@@ -93,6 +93,19 @@ pub enum StoreError {
         /// The warning level.
         limit_percent: u32,
     },
+    /// Replicated bytes do not start at the CommitLog end: a gap (`got > expected`) or an
+    /// overlap (`got < expected`, e.g. a slave ahead of a fresh master).
+    #[error(
+        "replicated bytes at offset {got} do not continue the commit log in {dir} (end {expected})"
+    )]
+    ReplicaOffset {
+        /// The CommitLog directory.
+        dir: PathBuf,
+        /// The CommitLog end, where replicated bytes must start.
+        expected: u64,
+        /// Where the offered bytes start.
+        got: u64,
+    },
     /// Another process holds the store's lock file.
     #[error("store at {path} is locked by another process")]
     Locked {

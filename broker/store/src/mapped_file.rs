@@ -1,8 +1,10 @@
 //! A fixed-size, memory-mapped store file with one writer and many readers.
 //!
-//! CommitLog files and ConsumeQueue files are all `MappedFile`s. The file is fully allocated on
-//! creation (`posix_fallocate`) so that a full disk shows up as [`StoreError::DiskFull`] when the
-//! file is created instead of as `SIGBUS` when a page is first touched.
+//! CommitLog files and ConsumeQueue files are all `MappedFile`s. A CommitLog file is fully
+//! allocated on creation (`posix_fallocate`) so that a full disk shows up as
+//! [`StoreError::DiskFull`] when the file is created instead of as `SIGBUS` when a page is first
+//! touched. ConsumeQueue files are sparse ([`MappedFile::create_sparse`]): one per queue, mostly
+//! empty, and reserving them all would cost gigabytes for a broker with thousands of queues.
 //!
 //! Concurrency: bytes below `wrote` are immutable and readable by anyone; bytes at and above
 //! `wrote` belong to the single writer holding `write_lock`. `wrote` is published with
@@ -43,6 +45,15 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     d.sync_all().map_err(|e| StoreError::io(dir, e))
 }
 
+/// How a new file's blocks are obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Allocation {
+    /// Every block reserved up front (`posix_fallocate`): a full disk fails the creation.
+    Reserved,
+    /// Sized with `ftruncate` only: blocks are allocated as pages are first written.
+    Sparse,
+}
+
 /// One memory-mapped store file. See the module docs for the concurrency contract.
 pub struct MappedFile {
     path: PathBuf,
@@ -77,6 +88,31 @@ impl MappedFile {
         size: usize,
         seam: SharedSeam,
     ) -> Result<Arc<Self>> {
+        Self::create_with(dir, base_offset, size, seam, Allocation::Reserved)
+    }
+
+    /// Like [`MappedFile::create`] but the file is sparse: only the pages actually written take
+    /// disk blocks. For ConsumeQueue files (20 bytes per message, 6 MB per file by default):
+    /// thousands of queues each holding a few units would otherwise reserve gigabytes, which
+    /// Java's broker does not do either (it maps the file without writing it). The price: the
+    /// writer must call [`MappedFile::reserve`] before writing into a fresh page, so a full disk is
+    /// still a typed error rather than `SIGBUS`.
+    pub fn create_sparse(
+        dir: &Path,
+        base_offset: u64,
+        size: usize,
+        seam: SharedSeam,
+    ) -> Result<Arc<Self>> {
+        Self::create_with(dir, base_offset, size, seam, Allocation::Sparse)
+    }
+
+    fn create_with(
+        dir: &Path,
+        base_offset: u64,
+        size: usize,
+        seam: SharedSeam,
+        allocation: Allocation,
+    ) -> Result<Arc<Self>> {
         if !dir.is_dir() {
             return Err(StoreError::MissingDirectory {
                 path: dir.to_path_buf(),
@@ -89,7 +125,16 @@ impl MappedFile {
             .create_new(true)
             .open(&path)
             .map_err(|e| StoreError::io(&path, e))?;
-        if let Err(e) = allocate(&file, &path, size) {
+        let sized = match allocation {
+            Allocation::Reserved => allocate(&file, &path, size),
+            // On tmpfs even reading a hole through a shared mapping allocates a page, so a
+            // recovery scan of a sparse file on a full tmpfs would die of SIGBUS: reserve there.
+            Allocation::Sparse if on_tmpfs(&file) => allocate(&file, &path, size),
+            Allocation::Sparse => file
+                .set_len(size as u64)
+                .map_err(|e| StoreError::io(&path, e)),
+        };
+        if let Err(e) = sized {
             drop(file);
             let _ = std::fs::remove_file(&path);
             return Err(e);
@@ -196,6 +241,18 @@ impl MappedFile {
         fill(dst);
         self.wrote.store(pos + len, Ordering::Release);
         Some(pos)
+    }
+
+    /// Allocates disk blocks for `[pos, pos + len)` of a sparse file, so that a full disk is
+    /// reported as [`StoreError::DiskFull`] before the bytes are written instead of as `SIGBUS`
+    /// when the mapping first touches a page the filesystem cannot back. Blocks already
+    /// allocated are left alone; filesystems without `fallocate` are not checked.
+    pub fn reserve(&self, pos: usize, len: usize) -> Result<()> {
+        let len = len.min(self.size.saturating_sub(pos));
+        if len == 0 {
+            return Ok(());
+        }
+        allocate_range(&self.file, &self.path, pos, len)
     }
 
     /// Appends `data`; see [`MappedFile::append_with`].
@@ -352,18 +409,38 @@ fn zero_range(file: &File, pos: usize, len: usize) -> bool {
     rc == 0
 }
 
+/// True when `file` lives on tmpfs (memory-backed; holes are not free to read there).
+fn on_tmpfs(file: &File) -> bool {
+    const TMPFS_MAGIC: libc::c_long = 0x0102_1994;
+    let mut stat = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `fstatfs` fills the struct on success; it is only read after a zero return.
+    let rc = unsafe { libc::fstatfs(file.as_raw_fd(), stat.as_mut_ptr()) };
+    // SAFETY: initialised by the successful call above.
+    rc == 0 && unsafe { stat.assume_init() }.f_type as libc::c_long == TMPFS_MAGIC
+}
+
 fn allocate(file: &File, path: &Path, size: usize) -> Result<()> {
+    allocate_range(file, path, 0, size)
+}
+
+fn allocate_range(file: &File, path: &Path, pos: usize, len: usize) -> Result<()> {
     // SAFETY: plain syscall on a valid, owned descriptor.
-    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, size as libc::off_t) };
+    let rc =
+        unsafe { libc::posix_fallocate(file.as_raw_fd(), pos as libc::off_t, len as libc::off_t) };
     match rc {
         0 => Ok(()),
         libc::ENOSPC => Err(StoreError::DiskFull {
             path: path.to_path_buf(),
-            needed: size as u64,
+            needed: len as u64,
         }),
         // Filesystems without fallocate support: fall back to set_len (sparse).
         libc::EOPNOTSUPP | libc::EINVAL => file
-            .set_len(size as u64)
+            .set_len(
+                file.metadata()
+                    .map_err(|e| StoreError::io(path, e))?
+                    .len()
+                    .max((pos + len) as u64),
+            )
             .map_err(|e| StoreError::io(path, e)),
         errno => Err(StoreError::io(
             path,
@@ -418,6 +495,29 @@ mod tests {
         assert!(
             matches!(err, StoreError::WrongFileSize { actual: 64, .. }),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn sparse_files_take_blocks_only_where_written() {
+        use std::os::unix::fs::MetadataExt;
+        const SIZE: usize = 8 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let sparse = MappedFile::create_sparse(dir.path(), 0, SIZE, real_files()).unwrap();
+        sparse.reserve(0, 20).unwrap();
+        sparse.append(&[7u8; 20]).unwrap();
+        sparse.flush().unwrap();
+        let meta = std::fs::metadata(sparse.path()).unwrap();
+        assert_eq!(meta.len(), SIZE as u64);
+        // st_blocks counts 512-byte units: one written page, far below the 8 MiB size.
+        assert!(meta.blocks() * 512 <= 64 * 1024, "blocks {}", meta.blocks());
+        assert_eq!(sparse.read(0, 20), Some(&[7u8; 20][..]));
+        let reserved = MappedFile::create(dir.path(), SIZE as u64, SIZE, real_files()).unwrap();
+        let meta = std::fs::metadata(reserved.path()).unwrap();
+        assert!(
+            meta.blocks() * 512 >= SIZE as u64,
+            "blocks {}",
+            meta.blocks()
         );
     }
 

@@ -20,7 +20,9 @@ use bytes::Bytes;
 
 use crate::checkpoint::{AbortMarker, Checkpoint, StoreLock};
 use crate::cleanup::{Cleaner, CleanupReport};
-use crate::commitlog::{AppendBatchResult, AppendResult, CommitLog, StoredRecord};
+use crate::commitlog::{
+    AppendBatchResult, AppendResult, CommitLog, ReplicaAppend, ReplicaChunk, StoredRecord,
+};
 use crate::consume_queue::ConsumeQueueTable;
 use crate::dispatch::{Dispatcher, Targets};
 use crate::error::{Result, StoreError};
@@ -232,6 +234,21 @@ impl MessageStore {
     pub fn append_batch(&self, msgs: &[MessageRecord]) -> Result<AppendBatchResult> {
         self.check_open()?;
         let r = self.core.log.append_batch(msgs)?;
+        self.core.dispatcher.wake();
+        Ok(r)
+    }
+
+    /// Replication (master): whole records from CommitLog `offset`, at most `max_bytes`, never
+    /// across a file end (see [`CommitLog::replica_chunk`]).
+    pub fn replica_chunk(&self, offset: u64, max_bytes: usize) -> Result<Option<ReplicaChunk>> {
+        self.core.log.replica_chunk(offset, max_bytes)
+    }
+
+    /// Replication (slave): appends raw master bytes at exactly the CommitLog end (see
+    /// [`CommitLog::append_replica`]); the dispatcher then builds queues and index from them.
+    pub fn append_replica(&self, offset: u64, data: &[u8]) -> Result<ReplicaAppend> {
+        self.check_open()?;
+        let r = self.core.log.append_replica(offset, data)?;
         self.core.dispatcher.wake();
         Ok(r)
     }

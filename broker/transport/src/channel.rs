@@ -283,7 +283,7 @@ impl Channel {
     }
 
     fn encode(&self, command: &RemotingCommand) -> Result<Bytes> {
-        let mut buf = BytesMut::new();
+        let mut buf = BytesMut::with_capacity(command.encoded_len_hint());
         self.inner.codec.encode(command, &mut buf)?;
         Ok(buf.freeze())
     }

@@ -17,7 +17,7 @@ use super::Context;
 use super::config::{STORE_ROOT, conf_file, render_broker_conf, role_replicas};
 use super::names::{BROKER_HA_PORT, BROKER_PORT, BROKER_VIP_PORT, Role};
 use super::pod::{
-    CONFIG_HASH_ANNOTATION, config_hash, downward_env, security_context, tcp_probe,
+    CONFIG_HASH_ANNOTATION, config_hash, downward_env, exec_probe, security_context, tcp_probe,
     with_anti_affinity,
 };
 use crate::crd::ReclaimPolicy;
@@ -137,9 +137,11 @@ fn container(ctx: &Context<'_>) -> Container {
                 ..VolumeMount::default()
             },
         ]),
+        // TCP for startup: the port is bound only after store recovery, which may take
+        // minutes; then a real request for readiness and liveness (see docs/operator.md).
         startup_probe: Some(tcp_probe(BROKER_PORT, 5, 120)),
-        readiness_probe: Some(tcp_probe(BROKER_PORT, 10, 3)),
-        liveness_probe: Some(tcp_probe(BROKER_PORT, 15, 4)),
+        readiness_probe: Some(exec_probe("broker", BROKER_PORT, 10, 3)),
+        liveness_probe: Some(exec_probe("broker", BROKER_PORT, 15, 4)),
         ..Container::default()
     }
 }

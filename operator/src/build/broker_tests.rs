@@ -129,14 +129,35 @@ fn broker_container_ports_args_env_and_mounts() {
             ("store", "/var/lib/ferrimq/store", None)
         ]
     );
-    for probe in [&c.readiness_probe, &c.liveness_probe, &c.startup_probe] {
-        let port = probe
+    let port = c
+        .startup_probe
+        .as_ref()
+        .and_then(|p| p.tcp_socket.as_ref())
+        .map(|t| t.port.clone());
+    assert_eq!(
+        port,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(10911))
+    );
+    for probe in [&c.readiness_probe, &c.liveness_probe] {
+        let command = probe
             .as_ref()
-            .and_then(|p| p.tcp_socket.as_ref())
-            .map(|t| t.port.clone());
+            .and_then(|p| p.exec.as_ref())
+            .and_then(|e| e.command.clone());
         assert_eq!(
-            port,
-            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(10911))
+            command,
+            Some(
+                [
+                    "/usr/local/bin/ferrimq",
+                    "probe",
+                    "broker",
+                    "--addr",
+                    "127.0.0.1:10911",
+                    "--timeout",
+                    "3"
+                ]
+                .map(String::from)
+                .to_vec()
+            )
         );
     }
     let volume = &pod.volumes.as_ref().expect("volumes")[0];

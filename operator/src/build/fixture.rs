@@ -61,6 +61,7 @@ pub fn cluster() -> BrokerCluster {
                 }],
                 affinity: None,
             }),
+            scale_in_offline_groups: OfflineGroupPolicy::Wait,
         },
         topics: vec![TopicSpec {
             name: "orders".to_string(),

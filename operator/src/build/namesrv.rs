@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use super::Context;
 use super::broker::port;
 use super::names::{Component, NAMESRV_PORT};
-use super::pod::{downward_env, security_context, tcp_probe, with_anti_affinity};
+use super::pod::{downward_env, exec_probe, security_context, with_anti_affinity};
 
 /// The NameServer StatefulSet of the cluster.
 pub(super) fn stateful_set(ctx: &Context<'_>) -> StatefulSet {
@@ -26,8 +26,8 @@ pub(super) fn stateful_set(ctx: &Context<'_>) -> StatefulSet {
         env: Some(downward_env()),
         ports: Some(vec![port("namesrv", NAMESRV_PORT)]),
         resources: spec.resources.clone(),
-        readiness_probe: Some(tcp_probe(NAMESRV_PORT, 5, 3)),
-        liveness_probe: Some(tcp_probe(NAMESRV_PORT, 10, 6)),
+        readiness_probe: Some(exec_probe("namesrv", NAMESRV_PORT, 5, 3)),
+        liveness_probe: Some(exec_probe("namesrv", NAMESRV_PORT, 10, 6)),
         ..Container::default()
     };
     StatefulSet {
@@ -76,6 +76,11 @@ mod tests {
         let pod = spec.template.spec.as_ref().expect("pod");
         let c = &pod.containers[0];
         assert_eq!(c.args, Some(vec!["namesrv".to_string()]));
+        let probe = c.readiness_probe.as_ref().and_then(|p| p.exec.as_ref());
+        assert_eq!(
+            probe.and_then(|e| e.command.as_ref()).map(|c| c.join(" ")),
+            Some("/usr/local/bin/ferrimq probe namesrv --addr 127.0.0.1:9876 --timeout 3".into())
+        );
         assert_eq!(c.ports.as_ref().map(|p| p[0].container_port), Some(9876));
         assert_eq!(c.image.as_deref(), Some("ferrimq:test"));
         assert_eq!(

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, EnvVar, EnvVarSource, ObjectFieldSelector, PodAffinityTerm, PodAntiAffinity,
-    PodSecurityContext, Probe, SeccompProfile, TCPSocketAction, WeightedPodAffinityTerm,
+    Affinity, EnvVar, EnvVarSource, ExecAction, ObjectFieldSelector, PodAffinityTerm,
+    PodAntiAffinity, PodSecurityContext, Probe, SeccompProfile, TCPSocketAction,
+    WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -71,6 +72,32 @@ pub fn tcp_probe(port: i32, period: i32, failures: i32) -> Probe {
         period_seconds: Some(period),
         failure_threshold: Some(failures),
         timeout_seconds: Some(3),
+        ..Probe::default()
+    }
+}
+
+/// Path of the `ferrimq` binary in the broker image (`deploy/Containerfile.ferrimq`).
+pub const FERRIMQ_BIN: &str = "/usr/local/bin/ferrimq";
+
+/// Exec probe running `ferrimq probe <target> --addr 127.0.0.1:<port>`: a real request answered
+/// with SUCCESS (the image has no shell, so the probe is the binary itself).
+pub fn exec_probe(target: &str, port: i32, period: i32, failures: i32) -> Probe {
+    let command = [
+        FERRIMQ_BIN,
+        "probe",
+        target,
+        "--addr",
+        &format!("127.0.0.1:{port}"),
+        "--timeout",
+        "3",
+    ];
+    Probe {
+        exec: Some(ExecAction {
+            command: Some(command.iter().map(|s| s.to_string()).collect()),
+        }),
+        period_seconds: Some(period),
+        failure_threshold: Some(failures),
+        timeout_seconds: Some(5),
         ..Probe::default()
     }
 }

@@ -21,6 +21,19 @@ pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// A free port P for a broker whose neighbours are free too: the broker also binds P+1 (HA) and
+/// P-2 (VIP channel), and a neighbour taken by a concurrently running test would fail its start.
+pub fn free_broker_port() -> Result<u16> {
+    let bindable = |p: u16| TcpListener::bind(("0.0.0.0", p)).is_ok();
+    for _ in 0..200 {
+        let port = free_port()?;
+        if port > 2 && port < u16::MAX && bindable(port + 1) && bindable(port - 2) {
+            return Ok(port);
+        }
+    }
+    Err("no free port P with P+1 and P-2 free".into())
+}
+
 fn listening(port: u16) -> bool {
     TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
@@ -117,7 +130,7 @@ impl Standalone {
         Ok(Standalone {
             dir: tempfile::tempdir()?,
             namesrv_port: free_port()?,
-            broker_port: free_port()?,
+            broker_port: free_broker_port()?,
         })
     }
 

@@ -30,6 +30,10 @@ use crate::record::view::{DecodeChecks, decode};
 use crate::record::{AppendStamp, BLANK_MARKER_LEN, Decoded, MessageRecord, msg_id};
 use crate::seam::SharedSeam;
 
+// Replication's raw reads and appends need the put lock.
+#[path = "replica.rs"]
+pub(super) mod replica;
+
 /// Where one appended message went.
 #[derive(Debug)]
 pub struct AppendResult {

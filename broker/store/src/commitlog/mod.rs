@@ -37,6 +37,7 @@ mod queue_offsets;
 pub mod recovery;
 mod warmer;
 
+pub use commitlog::replica::{ReplicaAppend, ReplicaChunk};
 pub use commitlog::{AppendBatchResult, AppendResult, CommitLog, StoredRecord};
 pub use config::{CommitLogConfig, DEFAULT_FILE_SIZE, DEFAULT_MAX_MESSAGE_SIZE};
 pub use cursor::RecordCursor;

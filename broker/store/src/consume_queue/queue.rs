@@ -189,6 +189,7 @@ impl ConsumeQueue {
         let file = self.create_file(base)?;
         let blanks = (expected - base) as usize / UNIT_SIZE;
         if blanks > 0 {
+            file.reserve(0, blanks * UNIT_SIZE)?;
             let blank = CqUnit::BLANK.encode();
             file.append_with(blanks * UNIT_SIZE, |dst| {
                 for chunk in dst.chunks_exact_mut(UNIT_SIZE) {
@@ -232,6 +233,7 @@ impl ConsumeQueue {
             None => self.create_file(0)?,
         };
         let bytes = unit.encode();
+        reserve_fresh_page(&file, bytes.len())?;
         file.append(&bytes).ok_or_else(|| {
             StoreError::corrupt(
                 file.path(),
@@ -252,7 +254,7 @@ impl ConsumeQueue {
                 }
             }
         }
-        let file = MappedFile::create(&self.dir, base, self.file_size, self.seam.clone())?;
+        let file = MappedFile::create_sparse(&self.dir, base, self.file_size, self.seam.clone())?;
         self.files
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -379,4 +381,17 @@ fn load_files(dir: &Path, file_size: usize, seam: &SharedSeam) -> Result<Vec<Arc
         files.push(MappedFile::open(&path, base, file_size, seam.clone())?);
     }
     Ok(files)
+}
+
+/// Files are sparse: before a unit reaches into a page nothing was written to yet, allocate its
+/// blocks, so a full disk is a [`crate::error::StoreError::DiskFull`] and not `SIGBUS`. Pages
+/// holding written bytes are allocated already (also after recovery), so one `fallocate` per
+/// 4 KiB page (~200 units) suffices.
+fn reserve_fresh_page(file: &MappedFile, len: usize) -> Result<()> {
+    const PAGE: usize = 4096;
+    let pos = file.wrote_position();
+    if pos == 0 || (pos - 1) / PAGE != (pos + len - 1) / PAGE {
+        file.reserve(pos, len)?;
+    }
+    Ok(())
 }

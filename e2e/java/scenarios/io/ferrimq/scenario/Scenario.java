@@ -44,6 +44,19 @@ public final class Scenario {
             case "offsets-before": return Offsets.before(ctx);
             case "offsets-after": return Offsets.after(ctx);
             case "namesrv-down": return NamesrvDown.run(ctx);
+            case "master-slave": return MasterSlave.run(ctx);
+            case "master-slave-live": return MasterSlave.live(ctx);
+            case "shrink-consume": return ShrinkConsume.run(ctx);
+            case "transactions": return Transactions.run(ctx);
+            case "sql-push": return Filters.sqlPush(ctx);
+            case "sql-lite": return Filters.sqlLite(ctx);
+            case "tags-lite": return Filters.tagsLite(ctx);
+            case "sql-disabled": return Filters.sqlDisabled(ctx);
+            case "delays": return Delays.run(ctx);
+            case "retries": return Retries.run(ctx);
+            case "orderly": return Orderly.run(ctx);
+            case "batches": return Batches.run(ctx);
+            case "vip": return Batches.vip(ctx);
             default: throw new IllegalArgumentException("unknown scenario " + name);
         }
     }
