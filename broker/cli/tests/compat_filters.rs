@@ -11,7 +11,7 @@ mod compat_harness;
 
 use std::path::Path;
 
-use compat_harness::{Java, Process, Result, Standalone, VERSIONS, free_port, topic};
+use compat_harness::{Java, Result, Standalone, VERSIONS, spawn_namesrv_and_broker, topic};
 
 /// Runs each (scenario, expected count) with both clients against one standalone.
 fn on_standalone(scenarios: &[(&str, usize)]) -> Result<()> {
@@ -68,23 +68,7 @@ fn broker_conf(dir: &Path, namesrv_port: u16, broker_port: u16) -> Result<std::p
 #[test]
 fn a_broker_without_property_filter_refuses_a_sql92_consumer() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let (namesrv_port, broker_port) = (free_port()?, free_port()?);
-    let namesrv = Process::spawn(
-        &[
-            "namesrv".into(),
-            "--listen-port".into(),
-            namesrv_port.to_string(),
-        ],
-        dir.path().join("namesrv.log"),
-        &[namesrv_port],
-    )?;
-    let conf = broker_conf(dir.path(), namesrv_port, broker_port)?;
-    let broker = Process::spawn(
-        &["broker".into(), "-c".into(), conf.display().to_string()],
-        dir.path().join("broker.log"),
-        &[broker_port],
-    )?;
-    let addr = format!("127.0.0.1:{namesrv_port}");
+    let (namesrv, broker, addr) = spawn_namesrv_and_broker(dir.path(), broker_conf)?;
     for version in VERSIONS {
         let Some(java) = Java::new(version, dir.path())? else {
             return Ok(());

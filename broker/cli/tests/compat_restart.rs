@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use compat_harness::{
-    Java, Process, Result, Standalone, VERSIONS, check_scenario, free_port, topic,
+    Java, Result, Standalone, VERSIONS, check_scenario, spawn_namesrv_and_broker, topic,
 };
 
 #[test]
@@ -71,23 +71,7 @@ fn sends_keep_working_from_cached_routes_while_the_namesrv_is_down() -> Result<(
         let Some(java) = Java::new(version, dir.path())? else {
             return Ok(());
         };
-        let (namesrv_port, broker_port) = (free_port()?, free_port()?);
-        let namesrv = Process::spawn(
-            &[
-                "namesrv".into(),
-                "--listen-port".into(),
-                namesrv_port.to_string(),
-            ],
-            dir.path().join("namesrv.log"),
-            &[namesrv_port],
-        )?;
-        let conf = broker_conf(dir.path(), namesrv_port, broker_port)?;
-        let broker = Process::spawn(
-            &["broker".into(), "-c".into(), conf.display().to_string()],
-            dir.path().join("broker.log"),
-            &[broker_port],
-        )?;
-        let addr = format!("127.0.0.1:{namesrv_port}");
+        let (namesrv, broker, addr) = spawn_namesrv_and_broker(dir.path(), broker_conf)?;
         let mut child = java.spawn("namesrv-down", &addr, &topic("nsdown", version), dir.path())?;
         wait_for_file(&dir.path().join("routes-cached"), &mut child)?;
         namesrv.kill()?;

@@ -118,6 +118,31 @@ impl Drop for Process {
     }
 }
 
+/// `ferrimq namesrv` and `ferrimq broker -c <conf>` as two processes on free ports; `conf` writes
+/// the broker.conf for (dir, namesrv port, broker port). Returns (namesrv, broker, namesrv address).
+pub fn spawn_namesrv_and_broker(
+    dir: &Path,
+    conf: impl FnOnce(&Path, u16, u16) -> Result<PathBuf>,
+) -> Result<(Process, Process, String)> {
+    let (namesrv_port, broker_port) = (free_port()?, free_broker_port()?);
+    let namesrv = Process::spawn(
+        &[
+            "namesrv".into(),
+            "--listen-port".into(),
+            namesrv_port.to_string(),
+        ],
+        dir.join("namesrv.log"),
+        &[namesrv_port],
+    )?;
+    let conf = conf(dir, namesrv_port, broker_port)?;
+    let broker = Process::spawn(
+        &["broker".into(), "-c".into(), conf.display().to_string()],
+        dir.join("broker.log"),
+        &[broker_port],
+    )?;
+    Ok((namesrv, broker, format!("127.0.0.1:{namesrv_port}")))
+}
+
 /// `ferrimq standalone` on a data dir and ports that survive restarts.
 pub struct Standalone {
     pub dir: tempfile::TempDir,
