@@ -100,7 +100,10 @@ fn acknowledged_sync_appends_survive_a_power_loss_mid_flight() {
         })
         .collect();
     // Power is lost while the writers are busy: acks counted before the snapshot must survive.
-    std::thread::sleep(Duration::from_millis(30));
+    // Wait for acks rather than a fixed time: fsync speed differs wildly between machines.
+    while ack_seq.load(Ordering::SeqCst) < 40 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let acked_before = ack_seq.load(Ordering::SeqCst);
     let marks = seam.snapshot();
     for w in writers {
