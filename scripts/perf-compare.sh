@@ -54,7 +54,7 @@ OUT=${OUT:-$ROOT/target/perf/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 WORK=$(mktemp -d /tmp/perf-compare.XXXXXX)
 PIDS=()
-FERRIMQ=$ROOT/target/release/ferrimq
+FERRIMQ=${CARGO_TARGET_DIR:-$ROOT/target}/release/ferrimq
 NS_PORT=29876
 BROKER_PORT=30911
 

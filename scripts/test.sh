@@ -31,6 +31,13 @@ ensure_k8s_tools() {
   export FERRIMQ_REQUIRE_K8S=1
 }
 
+ensure_netns() {
+  # The replication partition test builds network namespaces: root and iproute2's `ip`.
+  [[ $(id -u) == 0 ]] || return 0
+  command -v ip >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; apt-get install -y -qq iproute2 >/dev/null; }
+  export FERRIMQ_REQUIRE_NETNS=1
+}
+
 ensure_rust
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -44,6 +51,7 @@ if [[ $quick == 0 ]]; then
   scripts/java-compat.sh scenario-classpath 5.3 >/dev/null
   export FERRIMQ_REQUIRE_JAVA=1
   ensure_k8s_tools
+  ensure_netns
   step "container images: podman build + smoke run"
   scripts/images.sh build && scripts/images.sh smoke
 fi

@@ -47,6 +47,12 @@ impl Netns {
             .output()
             .is_ok_and(|o| o.status.success());
         if !root || !has_ip {
+            if std::env::var("FERRIMQ_REQUIRE_NETNS").is_ok_and(|v| v == "1") {
+                return Err(format!(
+                    "FERRIMQ_REQUIRE_NETNS=1 but network namespaces are unavailable (root={root}, ip={has_ip})"
+                )
+                .into());
+            }
             eprintln!(
                 "ha_partition: skipped (needs root and iproute2 `ip`; root={root}, ip={has_ip})"
             );

@@ -14,6 +14,8 @@
 //! - [`locks`]: LOCK_BATCH_MQ / UNLOCK_BATCH_MQ, the orderly-consumption queue locks.
 //! - [`client`]: heartbeats, the [`consumers`] table, NOTIFY_CONSUMER_IDS_CHANGED.
 //! - [`producers`]: the producer table (heartbeats), GET_PRODUCER_CONNECTION_LIST.
+//! - [`consumer_calls`]: admin calls relayed to consumer clients (reset offsets 222 -> 220,
+//!   consumer status 223 -> 221, running info 307, direct consumption 309).
 //! - [`transaction`]: half messages, END_TRANSACTION, op records and the check-back service.
 //! - [`address`]: listen, registered and STOREHOST addresses (IPs or DNS names).
 //! - [`admin`]: topic/group administration, statistics, message lookups.
@@ -34,6 +36,7 @@ pub mod admin_groups;
 pub mod admin_sync;
 pub mod broker;
 pub mod client;
+pub mod consumer_calls;
 pub mod consumers;
 pub mod error;
 pub mod filter;

@@ -16,9 +16,10 @@ use ferrimq_store::record::{MessageRecord, MessageView, msg_id};
 use ferrimq_store::store::MessageStore;
 use ferrimq_transport::HandlerResult;
 
+use crate::replication::Replication;
 use crate::response::{reject, store_error_response};
 use crate::schedule::divert;
-use crate::send::{SendPolicy, VERSION_HONOURING_MAX_RECONSUME, durability, random_queue};
+use crate::send::{SendPolicy, VERSION_HONOURING_MAX_RECONSUME, acknowledged, random_queue};
 use crate::topics::TopicRegistry;
 
 const RETRY_TOPIC: &str = "RETRY_TOPIC";
@@ -36,6 +37,8 @@ pub struct RetryProcessor {
     pub metadata: Arc<Metadata>,
     /// The send settings (store host, permissions, flush timeout).
     pub policy: SendPolicy,
+    /// Under SYNC_MASTER the retry copy is acknowledged only once a slave has it.
+    pub replication: Arc<Replication>,
 }
 
 impl RetryProcessor {
@@ -73,10 +76,13 @@ impl RetryProcessor {
             Ok(r) => r,
             Err(err) => return Ok(Some(store_error_response(&request, &err))),
         };
-        let code = match durability(appended.flush, self.policy.sync_flush_timeout).await {
-            Ok(code) => code,
-            Err(err) => return Ok(Some(store_error_response(&request, &err))),
-        };
+        let end = appended.physical_offset + appended.size as u64;
+        let flush_timeout = self.policy.sync_flush_timeout;
+        let code =
+            match acknowledged(&self.replication, appended.flush, end, true, flush_timeout).await {
+                Ok(code) => code,
+                Err(err) => return Ok(Some(store_error_response(&request, &err))),
+            };
         Ok(Some(RemotingCommand::response_to(&request, code)))
     }
 

@@ -46,6 +46,7 @@ pub(crate) fn dispatch_table(
     route_messages(&mut table, h, config, store_host);
     route_offsets_and_clients(&mut table, h, config);
     route_admin(&mut table, h, config);
+    crate::consumer_calls::route_consumer_calls(&mut table, h, &config.broker.broker_name);
     crate::transaction::end::route_transactions(&mut table, h, config, store_host);
     route_group_admin(&mut table, h);
     route_sync_source(&mut table, h);
@@ -80,6 +81,7 @@ fn route_messages(
         topics: Arc::clone(&h.topics),
         metadata: Arc::clone(&h.metadata),
         policy: policy.clone(),
+        replication: Arc::clone(&h.ha),
     });
     table.insert(RequestCode::ConsumerSendMsgBack, move |req, _ch| {
         Arc::clone(&retry).handle(req)

@@ -382,17 +382,17 @@ impl SendProcessor {
         stored: Stored,
         queue_id: i32,
     ) -> RemotingCommand {
-        // Disk flush and slave acknowledgement are awaited together; a replication failure
-        // wins the status, as in the Java broker (CommitLog.asyncPutMessage).
-        let replicated = self
-            .replication
-            .after_append(stored.end_offset, stored.wait_store);
-        let flushed = durability(stored.flush, self.policy.sync_flush_timeout);
-        let (flushed, replicated) = tokio::join!(flushed, replicated);
-        let code = match (flushed, replicated) {
-            (Err(err), _) => return store_error_response(request, &err),
-            (Ok(_), Some(code)) => code,
-            (Ok(code), None) => code,
+        let code = match acknowledged(
+            &self.replication,
+            stored.flush,
+            stored.end_offset,
+            stored.wait_store,
+            self.policy.sync_flush_timeout,
+        )
+        .await
+        {
+            Ok(code) => code,
+            Err(err) => return store_error_response(request, &err),
         };
         let header = SendMessageResponseHeader {
             msg_id: stored.msg_id,
@@ -406,6 +406,22 @@ impl SendProcessor {
             .with_ext_field(MSG_REGION, self.policy.region.clone())
             .with_ext_field(TRACE_ON, self.policy.trace_on.to_string())
     }
+}
+
+/// The status to answer for bytes appended up to `end`: the disk flush (SYNC_FLUSH) and the slave
+/// acknowledgement (SYNC_MASTER, when the message waits for the store) are awaited together, and
+/// a replication failure wins the status, as in the Java broker (CommitLog.asyncPutMessage).
+/// Every client-acknowledged append goes through here: sends, send-backs, committed transactions.
+pub async fn acknowledged(
+    replication: &Replication,
+    flush: Option<FlushWait>,
+    end: u64,
+    wait_store: bool,
+    flush_timeout: std::time::Duration,
+) -> Result<ResponseCode, ferrimq_store::StoreError> {
+    let replicated = replication.after_append(end, wait_store);
+    let (flushed, replicated) = tokio::join!(durability(flush, flush_timeout), replicated);
+    Ok(replicated.unwrap_or(flushed?))
 }
 
 /// Waits for a SYNC_FLUSH append to be durable: SUCCESS, or FLUSH_DISK_TIMEOUT after `timeout`.

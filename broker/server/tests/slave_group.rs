@@ -14,8 +14,9 @@ use ferrimq_config::BrokerConfig;
 use ferrimq_namesrv::NameServer;
 use ferrimq_remoting::body::{JsonBody, KvTable, SubscriptionGroupWrapper, TopicRouteData};
 use ferrimq_remoting::header::typed::{
-    CreateTopicRequestHeader, GetRouteInfoRequestHeader, OffsetResponseHeader,
-    PullMessageResponseHeader, QueryConsumerOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
+    ConsumerSendMsgBackRequestHeader, CreateTopicRequestHeader, GetRouteInfoRequestHeader,
+    OffsetResponseHeader, PullMessageResponseHeader, QueryConsumerOffsetRequestHeader,
+    UpdateConsumerOffsetRequestHeader,
 };
 use ferrimq_remoting::{RemotingCommand, RequestCode, ResponseCode};
 use ferrimq_server::Broker;
@@ -422,5 +423,56 @@ async fn offsets_committed_on_the_slave_survive_the_masters_return() -> Result<(
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(offset_at(&group, &slave_addr, 0).await, Some(10));
     assert_eq!(offset_at(&group, &master_addr, 0).await, Some(10));
+    group.stop().await
+}
+
+fn send_back(offset: i64) -> RemotingCommand {
+    RemotingCommand::request(RequestCode::ConsumerSendMsgBack, next_opaque()).with_header(
+        &ConsumerSendMsgBackRequestHeader {
+            offset,
+            group: GROUP.into(),
+            delay_level: 0,
+            origin_msg_id: None,
+            origin_topic: Some(TOPIC.into()),
+            unit_mode: Some(false),
+            max_reconsume_times: Some(16),
+        },
+    )
+}
+
+/// Under SYNC_MASTER a retry copy (CONSUMER_SEND_MSG_BACK) is acknowledged like a send: only once
+/// the slave has it, and SLAVE_NOT_AVAILABLE once no slave is connected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_master_acknowledges_send_backs_only_with_a_slave() -> Result<()> {
+    let mut group = Group::start("brokerRole=SYNC_MASTER\n", "").await?;
+    group.master(create_topic(TOPIC)).await?;
+    eventually(20, "a send acknowledged by the slave", || async {
+        group
+            .master(send_v2(TOPIC, 0, "", b"first"))
+            .await
+            .is_ok_and(|r| r.code == 0)
+    })
+    .await?;
+    let (_, offset) = ferrimq_store::record::msg_id::decode(
+        group
+            .master(send_v2(TOPIC, 0, "", b"second"))
+            .await?
+            .ext_fields["msgId"]
+            .as_str(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    assert_eq!(group.master(send_back(offset)).await?.code, 0);
+
+    let slave = group.slave.take().context("slave running")?;
+    slave.shutdown().await?;
+    eventually(20, "send-back refused without a slave", || async {
+        group
+            .master(send_back(offset))
+            .await
+            .is_ok_and(|r| r.code == ResponseCode::SlaveNotAvailable.code())
+    })
+    .await?;
+    let sent = group.master(send_v2(TOPIC, 0, "", b"third")).await?;
+    assert_eq!(sent.code, ResponseCode::SlaveNotAvailable.code());
     group.stop().await
 }

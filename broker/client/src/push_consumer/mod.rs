@@ -14,7 +14,12 @@
 //! - Offsets ([`OffsetStore`]) are updated as batches finish and persisted every
 //!   `persist_interval` (5 s) and on shutdown: on the brokers in clustering, in a local file in
 //!   broadcasting.
+//! - Broker calls (module `broker_calls`): the consumer answers GET_CONSUMER_RUNNING_INFO (module
+//!   `running_info`), GET_CONSUMER_STATUS_FROM_CLIENT, CONSUME_MESSAGE_DIRECTLY and
+//!   RESET_CONSUMER_CLIENT_OFFSET on its broker connections, as Java consumers do.
 
+pub mod admin_bodies;
+mod broker_calls;
 mod consume;
 mod listener;
 mod membership;
@@ -22,15 +27,15 @@ mod process_queue;
 mod pull_loop;
 mod queue_locks;
 mod rebalance;
+mod running_info;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferrimq_remoting::RequestCode;
 use ferrimq_remoting::body::{MessageModel, MessageQueue};
-use ferrimq_transport::DispatchTable;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinHandle;
 
@@ -41,6 +46,7 @@ use crate::offset_store::OffsetStore;
 use crate::route::RouteCache;
 use crate::session::{Session, SessionConfig};
 
+pub use admin_bodies::ConsumerRunningInfo;
 pub use listener::{
     ConcurrentContext, ConsumeConcurrentlyStatus, ConsumeOrderlyStatus, Listener,
     MessageListenerConcurrently, MessageListenerOrderly, OrderlyContext,
@@ -138,6 +144,8 @@ pub(crate) struct Shared {
     pub(crate) rebalance_now: Arc<Notify>,
     pub(crate) stopping: watch::Receiver<bool>,
     pub(crate) consume_permits: Arc<Semaphore>,
+    /// Start time, ms since the epoch (0 before `start`).
+    pub(crate) started_at: AtomicI64,
 }
 
 impl Shared {
@@ -147,6 +155,10 @@ impl Shared {
 
     pub(crate) fn is_stopping(&self) -> bool {
         *self.stopping.borrow()
+    }
+
+    pub(crate) fn started_at(&self) -> i64 {
+        self.started_at.load(Ordering::Relaxed)
     }
 
     pub(crate) fn clustering(&self) -> bool {
@@ -188,14 +200,8 @@ impl PushConsumer {
         listener: Listener,
     ) -> Result<Self> {
         let rebalance_now = Arc::new(Notify::new());
-        let notify = Arc::clone(&rebalance_now);
-        let table = DispatchTable::new().route(
-            RequestCode::NotifyConsumerIdsChanged,
-            move |_request, _channel| {
-                notify.notify_one();
-                async { Ok(None) }
-            },
-        );
+        let slot = broker_calls::SharedSlot::default();
+        let table = broker_calls::dispatch_table(&slot, &rebalance_now);
         let session = Session::with_dispatch(session, table);
         let routes = RouteCache::new(Arc::clone(&session), Duration::from_secs(30));
         let mut pull_config = ConsumerConfig::new(config.group.clone());
@@ -225,7 +231,10 @@ impl PushConsumer {
             queues: Mutex::default(),
             rebalance_now,
             stopping,
+            started_at: AtomicI64::new(0),
         });
+        // Set once, right here: the slot was created empty above.
+        let _ = slot.set(Arc::downgrade(&shared));
         Ok(PushConsumer {
             shared,
             stop,
@@ -252,6 +261,8 @@ impl PushConsumer {
     /// Starts heartbeats, rebalancing, pulling and consuming; the first rebalance is done when
     /// this returns.
     pub async fn start(&self) -> Result<()> {
+        let now = crate::message_id::now_millis();
+        self.shared.started_at.store(now, Ordering::Relaxed);
         if self.shared.clustering() {
             let retry = self.shared.retry_topic();
             self.subscribe(&retry, "*");
@@ -276,6 +287,11 @@ impl PushConsumer {
     /// Queues this consumer currently owns.
     pub fn assigned_queues(&self) -> Vec<MessageQueue> {
         self.shared.queue_table().keys().cloned().collect()
+    }
+
+    /// What GET_CONSUMER_RUNNING_INFO answers (mqadmin `consumerStatus`).
+    pub fn running_info(&self) -> ConsumerRunningInfo {
+        running_info::collect(&self.shared)
     }
 
     /// Offsets in memory (next offset to consume per queue).

@@ -115,6 +115,19 @@ impl ProcessQueue {
         }
     }
 
+    /// Smallest and largest offsets held (waiting and consuming), `None` when nothing is held.
+    pub fn held_range(&self) -> Option<(i64, i64)> {
+        let held = self.lock();
+        let firsts = [held.waiting.keys().next(), held.consuming.keys().next()];
+        let lasts = [
+            held.waiting.keys().next_back(),
+            held.consuming.keys().next_back(),
+        ];
+        let min = firsts.into_iter().flatten().min().copied()?;
+        let max = lasts.into_iter().flatten().max().copied()?;
+        Some((min, max))
+    }
+
     /// Messages held (waiting and consuming).
     pub fn count(&self) -> usize {
         let held = self.lock();

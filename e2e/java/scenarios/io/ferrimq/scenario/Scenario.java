@@ -57,6 +57,11 @@ public final class Scenario {
             case "orderly": return Orderly.run(ctx);
             case "batches": return Batches.run(ctx);
             case "vip": return Batches.vip(ctx);
+            case "query-send": return Query.send(ctx);
+            case "query-check": return Query.check(ctx);
+            case "retry-restart-before": return RetryRestart.before(ctx);
+            case "retry-restart-after": return RetryRestart.after(ctx);
+            case "consumer-status": return ConsumerStatus.run(ctx);
             default: throw new IllegalArgumentException("unknown scenario " + name);
         }
     }
