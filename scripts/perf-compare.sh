@@ -22,7 +22,7 @@
 # Always measured: resident memory of the broker process (peak VmRSS and RssAnon while loaded) and
 # the time from spawning the broker to the first accepted send.
 #
-# Environment: PC_DURATION [20s] PC_WARMUP [5s] PC_ROUNDS [2] PC_RATE [10000] PC_E2E_RATE [1000]
+# Environment: PC_DURATION [20s] PC_WARMUP [5s] PC_ROUNDS [2] PC_RATE [5000] PC_E2E_RATE [1000]
 #   PC_JAVA_HEAP [4g] (Java broker -Xms/-Xmx, G1 as RocketMQ's runbroker.sh; direct memory the same)
 #   PC_KEEP=1 keeps the work directory (stores, logs, JSON reports).
 # Output: a table of ratios ferrimq / Java on stdout, and DIR/results.json + DIR/table.md
@@ -47,7 +47,7 @@ DURATION=${PC_DURATION:-20s}
 WARMUP=${PC_WARMUP:-5s}
 ROUNDS=${PC_ROUNDS:-2}
 if [[ $QUICK == 1 ]]; then DURATION=${PC_DURATION:-5s}; WARMUP=${PC_WARMUP:-2s}; ROUNDS=${PC_ROUNDS:-1}; fi
-RATE=${PC_RATE:-10000}
+RATE=${PC_RATE:-5000}
 E2E_RATE=${PC_E2E_RATE:-1000}
 JAVA_HEAP=${PC_JAVA_HEAP:-4g}
 OUT=${OUT:-$ROOT/target/perf/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -127,7 +127,7 @@ diskMaxUsedSpaceRatio=95
 EOF
   if [[ $role == SLAVE ]]; then echo "haMasterAddress=127.0.0.1:$((BROKER_PORT + 1))" >>"$dir/broker.conf"; fi
   # Java's timer wheel and its extra store are off: ferrimq has no counterpart.
-  echo "timerWheelEnable=false" >>"$dir/broker.conf.java"
+  printf 'timerWheelEnable=false\nenableConsumeQueueExt=false\n' >"$dir/broker.conf.java"
 }
 
 start_namesrv() { # impl
@@ -136,7 +136,7 @@ start_namesrv() { # impl
   else
     mkdir -p "$WORK/home"
     printf 'listenPort=%s\n' "$NS_PORT" >"$WORK/namesrv.conf"
-    java -server -Xms256m -Xmx256m -XX:+UseG1GC -Duser.home="$WORK/home" -cp "$CP" \
+    ROCKETMQ_HOME="$WORK/home" java -server -Xms256m -Xmx256m -XX:+UseG1GC -Duser.home="$WORK/home" -cp "$CP" \
       org.apache.rocketmq.namesrv.NamesrvStartup -c "$WORK/namesrv.conf" >"$WORK/ns.out" 2>&1 &
   fi
   NS_PID=$!
@@ -151,7 +151,7 @@ start_broker() { # impl dir -> BROKER_PID; spawn time in SPAWN_MS
     "$FERRIMQ" broker -c "$dir/broker.conf" >"$dir/broker.out" 2>&1 &
   else
     cat "$dir/broker.conf" "$dir/broker.conf.java" >"$dir/broker-java.conf"
-    java -server "-Xms$JAVA_HEAP" "-Xmx$JAVA_HEAP" -XX:+UseG1GC -XX:G1HeapRegionSize=16m \
+    ROCKETMQ_HOME="$WORK/home" java -server "-Xms$JAVA_HEAP" "-Xmx$JAVA_HEAP" -XX:+UseG1GC -XX:G1HeapRegionSize=16m \
       "-XX:MaxDirectMemorySize=$JAVA_HEAP" -Duser.home="$WORK/home" -cp "$CP" \
       org.apache.rocketmq.broker.BrokerStartup -c "$dir/broker-java.conf" >"$dir/broker.out" 2>&1 &
   fi
@@ -258,7 +258,9 @@ run_load() { # workload report dir
       "$FERRIMQ" bench produce --namesrv "$ns" --topic PerfJ --duration 1s --warmup 0s --producers 1 --quiet --json /dev/null
       java -Xms512m -Xmx512m -XX:+UseG1GC -Duser.home="$WORK/home" -cp "$CP" io.ferrimq.compat.BenchProducer \
         --namesrv "$ns" --topic PerfJ --threads 64 --size 1024 --seconds "${DURATION%s}" --warmup "${WARMUP%s}" \
-        >"$report" ;;
+        >"$dir/javacli.out"
+      # The 5.3 client's shaded logback prints its status to stdout: the report is the JSON line.
+      grep '^{' "$dir/javacli.out" | tail -n 1 >"$report" ;;
     *) die "unknown workload $wl" ;;
   esac 2>>"$dir/bench.err" || log "load generator failed for $wl (see $dir/bench.err)"
 }

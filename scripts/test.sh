@@ -43,6 +43,9 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+step "scripts: syntax and the benchmark table"
+for script in scripts/*.sh e2e/kind/*.sh; do bash -n "$script"; done
+python3 scripts/perf_table_test.py
 if [[ $quick == 0 ]]; then
   ensure_java
   step "resolving Apache RocketMQ artifacts from Maven Central"

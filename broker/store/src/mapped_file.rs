@@ -345,6 +345,14 @@ impl MappedFile {
         let _ = self.map.advise(memmap2::Advice::WillNeed);
     }
 
+    /// Turns off read-ahead on page faults (`MADV_RANDOM`). For ConsumeQueue files, written 20
+    /// bytes at a time at thousands of places: without it the first touch of a hole in a sparse
+    /// file reads ahead (and zero-fills) a large window around it, which with 1,000 topics cost
+    /// ~40 % of the broker's CPU in a profile. Cheap hint, no error path.
+    pub fn random_access(&self) {
+        let _ = self.map.advise(memmap2::Advice::Random);
+    }
+
     /// Faults `[pos, pos + len)` into this process's page tables as if written
     /// (`MADV_POPULATE_WRITE`), so the writer does not take a page fault (and the kernel's
     /// zero-fill of a fresh page) on its first touch. Content is not changed. Meant for a

@@ -255,6 +255,7 @@ impl ConsumeQueue {
             }
         }
         let file = MappedFile::create_sparse(&self.dir, base, self.file_size, self.seam.clone())?;
+        file.random_access();
         self.files
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -378,7 +379,9 @@ fn load_files(dir: &Path, file_size: usize, seam: &SharedSeam) -> Result<Vec<Arc
             }
         }
         let path = dir.join(mapped_file::file_name(base));
-        files.push(MappedFile::open(&path, base, file_size, seam.clone())?);
+        let file = MappedFile::open(&path, base, file_size, seam.clone())?;
+        file.random_access();
+        files.push(file);
     }
     Ok(files)
 }
