@@ -15,12 +15,12 @@
 mod compat_harness;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use compat_harness::{Java, Result, Standalone, VERSIONS};
+use compat_harness::{Java, Result, Standalone, VERSIONS, tools_home};
 use ferrimq_client::push_consumer::{ConcurrentContext, PushConsumerConfig};
 use ferrimq_client::{
     ConsumeConcurrentlyStatus, Listener, Message, MessageExt, Producer, ProducerConfig,
@@ -62,17 +62,6 @@ async fn wait_deliveries(deliveries: &Deliveries, ids: &[String], times: usize) 
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// ROCKETMQ_HOME with the conf/logback_tools.xml that the 4.9 MQAdminStartup loads.
-fn tools_home(dir: &Path) -> Result<PathBuf> {
-    let home = dir.join("rocketmq-home");
-    std::fs::create_dir_all(home.join("conf"))?;
-    std::fs::write(
-        home.join("conf/logback_tools.xml"),
-        "<configuration><root level=\"OFF\"/></configuration>\n",
-    )?;
-    Ok(home)
 }
 
 /// Runs the official `mqadmin <args> -n <namesrv>` on a blocking thread; returns its stdout.

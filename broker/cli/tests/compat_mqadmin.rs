@@ -8,34 +8,7 @@ mod compat_harness;
 
 use std::path::Path;
 
-use compat_harness::{Java, Result, Standalone, topic};
-
-/// Runs `mqadmin <args> -n <namesrv>` and returns its stdout (asserting exit 0 and no exception).
-fn mqadmin(java: &Java, home: &Path, namesrv: &str, args: &[&str]) -> Result<String> {
-    let out = java
-        .command("org.apache.rocketmq.tools.command.MQAdminStartup")
-        .env("ROCKETMQ_HOME", home)
-        .args(args)
-        .args(["-n", namesrv])
-        .output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() || stdout.contains("Exception") || stderr.contains("Exception") {
-        return Err(format!("mqadmin {args:?} ({}):\n{stdout}\n{stderr}", out.status).into());
-    }
-    Ok(stdout)
-}
-
-/// ROCKETMQ_HOME with the conf/logback_tools.xml that the 4.9 MQAdminStartup insists on loading.
-fn tools_home(dir: &Path) -> Result<std::path::PathBuf> {
-    let home = dir.join("rocketmq-home");
-    std::fs::create_dir_all(home.join("conf"))?;
-    std::fs::write(
-        home.join("conf/logback_tools.xml"),
-        "<configuration><root level=\"OFF\"/></configuration>\n",
-    )?;
-    Ok(home)
-}
+use compat_harness::{Java, Result, Standalone, mqadmin, tools_home, topic};
 
 /// The whitespace-separated columns of each output line whose first column is `first`.
 fn rows<'a>(output: &'a str, first: &str) -> Vec<Vec<&'a str>> {

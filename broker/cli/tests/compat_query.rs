@@ -12,10 +12,10 @@
 mod compat_harness;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use compat_harness::{Java, Process, Result, Standalone, VERSIONS, topic};
+use compat_harness::{Java, Process, Result, Standalone, VERSIONS, mqadmin, tools_home, topic};
 use serde_json::Value;
 
 /// Messages `query-send` sends per client version (Query.COUNT).
@@ -100,33 +100,6 @@ fn check_cli(namesrv: &str, topic: &str, sent: &[Sent]) -> Result<()> {
         .collect();
     assert_eq!(id_bodies(&all), want, "by-key {shared}");
     Ok(())
-}
-
-/// ROCKETMQ_HOME with the conf/logback_tools.xml that the 4.9 MQAdminStartup loads.
-fn tools_home(dir: &Path) -> Result<PathBuf> {
-    let home = dir.join("rocketmq-home");
-    std::fs::create_dir_all(home.join("conf"))?;
-    std::fs::write(
-        home.join("conf/logback_tools.xml"),
-        "<configuration><root level=\"OFF\"/></configuration>\n",
-    )?;
-    Ok(home)
-}
-
-/// Runs the official `mqadmin <args> -n <namesrv>` and returns its stdout.
-fn mqadmin(java: &Java, home: &Path, namesrv: &str, args: &[&str]) -> Result<String> {
-    let out = java
-        .command("org.apache.rocketmq.tools.command.MQAdminStartup")
-        .env("ROCKETMQ_HOME", home)
-        .args(args)
-        .args(["-n", namesrv])
-        .output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() || stdout.contains("Exception") || stderr.contains("Exception") {
-        return Err(format!("mqadmin {args:?} ({}):\n{stdout}\n{stderr}", out.status).into());
-    }
-    Ok(stdout)
 }
 
 /// mqadmin queryMsgByKey (the table of ids) and queryMsgById (the printed message).

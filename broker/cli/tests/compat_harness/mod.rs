@@ -320,3 +320,31 @@ pub fn check_scenario(version: &str, name: &str, expected: usize, out: Output) -
 pub fn topic(scenario: &str, version: &str) -> String {
     format!("Compat_{scenario}_{}", version.replace('.', ""))
 }
+
+/// ROCKETMQ_HOME with the conf/logback_tools.xml that the 4.9 MQAdminStartup insists on loading.
+pub fn tools_home(dir: &Path) -> Result<PathBuf> {
+    let home = dir.join("rocketmq-home");
+    std::fs::create_dir_all(home.join("conf"))?;
+    std::fs::write(
+        home.join("conf/logback_tools.xml"),
+        "<configuration><root level=\"OFF\"/></configuration>\n",
+    )?;
+    Ok(home)
+}
+
+/// Runs the official `mqadmin <args> -n <namesrv>` and returns its stdout (asserting exit 0 and
+/// no exception on either stream).
+pub fn mqadmin(java: &Java, home: &Path, namesrv: &str, args: &[&str]) -> Result<String> {
+    let out = java
+        .command("org.apache.rocketmq.tools.command.MQAdminStartup")
+        .env("ROCKETMQ_HOME", home)
+        .args(args)
+        .args(["-n", namesrv])
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() || stdout.contains("Exception") || stderr.contains("Exception") {
+        return Err(format!("mqadmin {args:?} ({}):\n{stdout}\n{stderr}", out.status).into());
+    }
+    Ok(stdout)
+}
