@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use ferrimq_client::{Admin, RouteCache, Session, SessionConfig};
 use ferrimq_config::{Perm, TopicConfig};
+use ferrimq_remoting::SerializeType;
 
 use crate::error::{BenchError, Result};
 
@@ -27,6 +28,8 @@ pub struct Target {
     pub create_topic: bool,
     /// Cluster the topics are created in.
     pub cluster: String,
+    /// Header serialization of every request (JSON or ROCKETMQ binary).
+    pub serialize: SerializeType,
 }
 
 impl Target {
@@ -51,6 +54,7 @@ impl Target {
         config.instance_name = format!("{}-{instance}", std::process::id());
         config.transport.write_queue = 16 * 1024;
         config.transport.max_in_flight = 16 * 1024;
+        config.transport.serialize_type = self.serialize;
         Session::new(config)
     }
 
@@ -113,6 +117,7 @@ mod tests {
             queues: 8,
             create_topic: false,
             cluster: "DefaultCluster".into(),
+            serialize: SerializeType::Json,
         }
     }
 

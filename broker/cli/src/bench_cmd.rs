@@ -13,6 +13,7 @@ use ferrimq_bench::{
     ConsumeOptions, E2eOptions, LatencySummary, ProduceOptions, PullMode, SendMode, StartFrom,
     Target,
 };
+use ferrimq_remoting::SerializeType;
 
 /// Load-generator workloads.
 #[derive(Debug, Subcommand)]
@@ -65,6 +66,9 @@ pub struct TargetArgs {
     /// Cluster the topics are created in.
     #[arg(long, default_value = "DefaultCluster")]
     cluster: String,
+    /// Request header serialization: json (the Java clients' default) or rocketmq (binary).
+    #[arg(long, default_value = "json", value_parser = parse_serialize)]
+    serialize: SerializeType,
     /// Measured duration (e.g. 30s, 500ms, 2m).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     duration: Duration,
@@ -166,6 +170,15 @@ pub struct E2eArgs {
     drain: Duration,
 }
 
+/// Parses a header serialization name.
+fn parse_serialize(text: &str) -> Result<SerializeType, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "json" => Ok(SerializeType::Json),
+        "rocketmq" => Ok(SerializeType::RocketMq),
+        _ => Err(format!("unknown serialization {text:?} (json or rocketmq)")),
+    }
+}
+
 /// Parses "30s", "500ms", "2m", "1h" or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -196,6 +209,7 @@ impl TargetArgs {
             queues: self.queues,
             create_topic: self.create_topic,
             cluster: self.cluster.clone(),
+            serialize: self.serialize,
         }
     }
 }
@@ -312,6 +326,7 @@ async fn first_send(a: &FirstSendArgs) -> anyhow::Result<()> {
         queues: 4,
         create_topic: false,
         cluster: String::new(),
+        serialize: SerializeType::Json,
     };
     ferrimq_bench::first_send(&target, a.timeout).await?;
     println!("{}", unix_ms().saturating_sub(since));

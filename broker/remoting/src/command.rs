@@ -5,8 +5,6 @@
 //! [`crate::header::typed`]. Encoding picks the header serialization from `serialize_type`, which a
 //! response inherits from its request so every peer is answered in the dialect it spoke.
 
-use std::collections::BTreeMap;
-
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::codes::{LanguageCode, ResponseCode};
@@ -14,11 +12,7 @@ use crate::error::{RemotingError, Result};
 use crate::header::typed::CommandHeader;
 use crate::header::{binary, json};
 
-/// Custom-header fields as sent on the wire: Java field name -> stringified value.
-///
-/// A `BTreeMap` so encoding is deterministic; Java puts them in a `HashMap`, so order carries no
-/// meaning for any peer.
-pub type ExtFields = BTreeMap<String, String>;
+pub use crate::ext_fields::ExtFields;
 
 /// `flag` bit marking a response (`RemotingCommand.RPC_TYPE`).
 pub const FLAG_RESPONSE: i32 = 1;

@@ -21,6 +21,7 @@ pub mod codes;
 pub mod command;
 mod cursor;
 pub mod error;
+mod ext_fields;
 pub mod frame;
 pub mod header;
 pub mod message;

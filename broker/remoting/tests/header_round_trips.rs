@@ -41,7 +41,7 @@ fn required_fields_are_named<H: CommandHeader + std::fmt::Debug>() -> usize {
     let mut required = 0;
     for name in H::FIELD_NAMES {
         let mut fields = filled.clone();
-        fields.remove(*name);
+        fields.remove(name);
         match H::read_fields(&fields) {
             Ok(_) => {}
             Err(RemotingError::MissingField { field }) => {

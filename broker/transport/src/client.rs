@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferrimq_remoting::frame::DEFAULT_MAX_FRAME_LEN;
-use ferrimq_remoting::{FrameCodec, RemotingCommand};
+use ferrimq_remoting::{FrameCodec, RemotingCommand, SerializeType};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -39,6 +39,9 @@ pub struct ClientConfig {
     pub max_in_flight: usize,
     /// Idle time before the kernel sends TCP keepalive probes.
     pub keepalive: Duration,
+    /// Header serialization of the requests this client sends (Java's
+    /// `rocketmq.serialize.type`: JSON by default). Servers answer in the type of the request.
+    pub serialize_type: SerializeType,
 }
 
 impl Default for ClientConfig {
@@ -51,6 +54,7 @@ impl Default for ClientConfig {
             write_timeout: Duration::from_secs(10),
             max_in_flight: 1024,
             keepalive: Duration::from_secs(60),
+            serialize_type: SerializeType::Json,
         }
     }
 }
@@ -97,14 +101,16 @@ impl RemotingClient {
     pub async fn invoke(
         &self,
         addr: &str,
-        command: RemotingCommand,
+        mut command: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand> {
+        command.serialize_type = self.config.serialize_type;
         self.channel(addr).await?.invoke(command, timeout).await
     }
 
     /// Sends a oneway `command` to `addr`; nothing comes back.
-    pub async fn invoke_oneway(&self, addr: &str, command: RemotingCommand) -> Result<()> {
+    pub async fn invoke_oneway(&self, addr: &str, mut command: RemotingCommand) -> Result<()> {
+        command.serialize_type = self.config.serialize_type;
         self.channel(addr).await?.send_oneway(command)
     }
 

@@ -204,6 +204,9 @@ async fn write_loop(
             _ = closed.wait_for(|closed| *closed) => None,
         };
         let Some(frame) = frame else { break };
+        // Let handlers that are already runnable finish and queue their frames first: under
+        // load one write then carries many frames instead of one syscall per frame.
+        tokio::task::yield_now().await;
         let mut close_watch = closed.clone();
         let written = tokio::select! {
             written = write_batch(&mut out, frame, &mut outbound) => written,

@@ -73,7 +73,7 @@ pub fn decode(header: &[u8]) -> Result<RemotingCommand> {
 fn decode_ext_fields(area: &[u8], base: usize) -> Result<ExtFields> {
     let mut reader = Reader::new(area, "extFields entry");
     reader.base = base;
-    let mut fields = ExtFields::new();
+    let mut fields = Vec::new();
     while !reader.is_empty() {
         let key_len = reader.i16()?;
         let key_len =
@@ -81,9 +81,9 @@ fn decode_ext_fields(area: &[u8], base: usize) -> Result<ExtFields> {
         let key = utf8(reader.take(key_len)?, "extFields key")?;
         let value_len = reader.length("extFields value")?;
         let value = utf8(reader.take(value_len)?, "extFields value")?;
-        fields.insert(key, value);
+        fields.push((key, value));
     }
-    Ok(fields)
+    Ok(ExtFields::from_wire(fields))
 }
 
 /// Byte length of the encoded extFields area, validating every key and value width.

@@ -209,13 +209,13 @@ impl<'de> Deserialize<'de> for LenientExtFields {
                 f.write_str("an object of string values")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut fields = ExtFields::new();
+                let mut fields = Vec::new();
                 while let Some((key, value)) = map.next_entry::<String, ScalarText>()? {
                     if let Some(value) = value.0 {
-                        fields.insert(key, value);
+                        fields.push((key, value));
                     }
                 }
-                Ok(LenientExtFields(fields))
+                Ok(LenientExtFields(ExtFields::from_wire(fields)))
             }
         }
         deserializer.deserialize_map(FieldsVisitor)
@@ -308,7 +308,7 @@ mod tests {
         let fields: Vec<(&str, &str)> = cmd
             .ext_fields
             .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .map(|(k, v)| (k, v.as_str()))
             .collect();
         assert_eq!(
             fields,

@@ -22,6 +22,9 @@ use crate::record::MessageView;
 
 /// Longest wait for the dispatcher before re-checking the stop flag.
 const IDLE_WAIT: Duration = Duration::from_millis(50);
+/// Pause between passes while the dispatcher keeps advancing: the index only serves key
+/// queries, so it follows in steps instead of being woken after every dispatched batch.
+const BUSY_NAP: Duration = Duration::from_millis(2);
 
 /// Handle on the index thread.
 pub(super) struct Indexer {
@@ -76,7 +79,7 @@ impl Indexer {
     /// Indexes everything dispatched so far, then stops. Call after the dispatcher thread ended.
     pub(super) fn shutdown(&self, dispatched: &Progress) {
         self.stop.store(true, Ordering::Release);
-        dispatched.advanced.notify_all();
+        dispatched.nudge();
         let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(t) = thread {
             let _ = t.join();
@@ -85,19 +88,29 @@ impl Indexer {
 }
 
 fn run(work: IndexWork, mut from: u64) {
+    // True while the last pass found records: then nap instead of waiting to be woken.
+    let mut busy = false;
     loop {
         let stopping = work.stop.load(Ordering::Acquire);
-        let target = work.dispatched.wait_past(from, IDLE_WAIT);
+        let target = if busy {
+            work.dispatched.get()
+        } else {
+            work.dispatched.wait_past(from, IDLE_WAIT)
+        };
         from = from.max(work.log.min_offset());
         if target <= from {
             if stopping {
                 return;
+            }
+            if std::mem::take(&mut busy) {
+                std::thread::sleep(BUSY_NAP);
             }
             continue;
         }
         match index_batch(&work, from, target) {
             Ok(next) => {
                 from = next;
+                busy = true;
                 work.indexed.publish(from);
             }
             Err(e) => {

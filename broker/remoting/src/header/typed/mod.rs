@@ -97,7 +97,7 @@ impl<T: HeaderValue> HeaderField for T {
         }
     }
     fn write(&self, key: &'static str, fields: &mut ExtFields) {
-        fields.insert(key.to_owned(), self.render());
+        fields.insert_static(key, self.render());
     }
 }
 
@@ -107,7 +107,7 @@ impl<T: HeaderValue> HeaderField for Option<T> {
     }
     fn write(&self, key: &'static str, fields: &mut ExtFields) {
         if let Some(value) = self {
-            fields.insert(key.to_owned(), value.render());
+            fields.insert_static(key, value.render());
         }
     }
 }
