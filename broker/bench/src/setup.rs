@@ -54,7 +54,7 @@ impl Target {
         config.instance_name = format!("{}-{instance}", std::process::id());
         config.transport.write_queue = 16 * 1024;
         config.transport.max_in_flight = 16 * 1024;
-        config.transport.serialize_type = self.serialize;
+        config.transport.serialize_type = Some(self.serialize);
         Session::new(config)
     }
 

@@ -13,6 +13,7 @@ use ferrimq_namesrv::NameServer;
 use ferrimq_server::Broker;
 
 use crate::namesrv_cmd::shutdown_signal;
+use crate::runtime::{self, Role};
 
 /// Arguments of `ferrimq broker`.
 #[derive(Debug, Args)]
@@ -51,9 +52,9 @@ fn resolve(path: &std::path::Path) -> anyhow::Result<BrokerConfig> {
 }
 
 /// Runs a broker until a termination signal arrives.
-pub fn run_broker(args: &BrokerArgs) -> anyhow::Result<()> {
+pub fn run_broker(args: &BrokerArgs, io_threads: Option<usize>) -> anyhow::Result<()> {
     let config = resolve(&args.config)?;
-    let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    let runtime = runtime::build(Role::Server, io_threads)?;
     runtime.block_on(async move {
         let broker = Broker::start(config).await.context("starting the broker")?;
         shutdown_signal().await;
@@ -79,7 +80,7 @@ fn standalone_config(args: &StandaloneArgs) -> anyhow::Result<BrokerConfig> {
 }
 
 /// Runs a NameServer and a broker in one process until a termination signal arrives.
-pub fn run_standalone(args: &StandaloneArgs) -> anyhow::Result<()> {
+pub fn run_standalone(args: &StandaloneArgs, io_threads: Option<usize>) -> anyhow::Result<()> {
     let broker_config = standalone_config(args)?;
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
@@ -88,7 +89,7 @@ pub fn run_standalone(args: &StandaloneArgs) -> anyhow::Result<()> {
         kv_config_path: args.dir.join("namesrv").join("kvConfig.json"),
         ..NamesrvConfig::default()
     };
-    let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    let runtime = runtime::build(Role::Server, io_threads)?;
     runtime.block_on(async move {
         let namesrv = NameServer::start(namesrv_config)
             .await

@@ -12,6 +12,7 @@ mod consume_cmd;
 mod namesrv_cmd;
 mod probe_cmd;
 mod produce_cmd;
+mod runtime;
 mod store_cmd;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +31,10 @@ struct Cli {
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, global = true)]
     log_json: bool,
+    /// Tokio worker threads of namesrv, broker, standalone and bench (default: all cores but
+    /// one for servers, half the cores for bench; TOKIO_WORKER_THREADS when set).
+    #[arg(long, global = true, value_name = "N")]
+    io_threads: Option<usize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -70,14 +75,14 @@ fn main() -> anyhow::Result<()> {
     );
     init_logging(cli.log_json, if tool { "warn" } else { "info" });
     match cli.command {
-        Command::Namesrv(args) => namesrv_cmd::run(&args),
-        Command::Broker(args) => broker_cmd::run_broker(&args),
-        Command::Standalone(args) => broker_cmd::run_standalone(&args),
+        Command::Namesrv(args) => namesrv_cmd::run(&args, cli.io_threads),
+        Command::Broker(args) => broker_cmd::run_broker(&args, cli.io_threads),
+        Command::Standalone(args) => broker_cmd::run_standalone(&args, cli.io_threads),
         Command::Store(cmd) => store_cmd::run(cmd),
         Command::Admin(args) => admin_cmd::run(args),
         Command::Produce(args) => produce_cmd::run(args),
         Command::Consume(args) => consume_cmd::run(args),
-        Command::Bench(cmd) => bench_cmd::run(cmd),
+        Command::Bench(cmd) => bench_cmd::run(cmd, cli.io_threads),
         Command::Probe(args) => probe_cmd::run(&args),
     }
 }

@@ -48,9 +48,9 @@ fn resolve(args: &NamesrvArgs) -> anyhow::Result<NamesrvConfig> {
 }
 
 /// Runs the NameServer until a termination signal arrives.
-pub fn run(args: &NamesrvArgs) -> anyhow::Result<()> {
+pub fn run(args: &NamesrvArgs, io_threads: Option<usize>) -> anyhow::Result<()> {
     let config = resolve(args)?;
-    let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    let runtime = crate::runtime::build(crate::runtime::Role::Server, io_threads)?;
     runtime.block_on(async move {
         let namesrv = NameServer::start(config)
             .await

@@ -39,9 +39,10 @@ pub struct ClientConfig {
     pub max_in_flight: usize,
     /// Idle time before the kernel sends TCP keepalive probes.
     pub keepalive: Duration,
-    /// Header serialization of the requests this client sends (Java's
-    /// `rocketmq.serialize.type`: JSON by default). Servers answer in the type of the request.
-    pub serialize_type: SerializeType,
+    /// Header serialization forced on every request this client sends (Java's
+    /// `rocketmq.serialize.type`); `None` keeps each command's own (JSON unless set). Servers
+    /// answer in the type of the request.
+    pub serialize_type: Option<SerializeType>,
 }
 
 impl Default for ClientConfig {
@@ -54,7 +55,7 @@ impl Default for ClientConfig {
             write_timeout: Duration::from_secs(10),
             max_in_flight: 1024,
             keepalive: Duration::from_secs(60),
-            serialize_type: SerializeType::Json,
+            serialize_type: None,
         }
     }
 }
@@ -104,14 +105,20 @@ impl RemotingClient {
         mut command: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand> {
-        command.serialize_type = self.config.serialize_type;
+        self.apply_serialize_type(&mut command);
         self.channel(addr).await?.invoke(command, timeout).await
     }
 
     /// Sends a oneway `command` to `addr`; nothing comes back.
     pub async fn invoke_oneway(&self, addr: &str, mut command: RemotingCommand) -> Result<()> {
-        command.serialize_type = self.config.serialize_type;
+        self.apply_serialize_type(&mut command);
         self.channel(addr).await?.send_oneway(command)
+    }
+
+    fn apply_serialize_type(&self, command: &mut RemotingCommand) {
+        if let Some(serialize_type) = self.config.serialize_type {
+            command.serialize_type = serialize_type;
+        }
     }
 
     /// The live connection to `addr`, opening one if there is none.

@@ -9,15 +9,17 @@
 //!   type, whatever the handler put there;
 //! - oneway requests are never answered.
 //!
-//! The dispatcher (crate-internal) runs each request on its own task, so a handler parked for seconds (long
-//! polling) never holds up the connection's other requests, and bounds the number of requests in
-//! flight: past the bound, requests are refused with `SYSTEM_BUSY` like Java's rejected executor.
+//! The dispatcher (crate-internal) starts each request on the connection's reader and moves it to a
+//! task of its own as soon as it has to wait, so a handler parked for seconds (long polling) never
+//! holds up the connection's other requests; it bounds the number of requests in flight: past the
+//! bound, requests are refused with `SYSTEM_BUSY` like Java's rejected executor.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::{Context, Waker};
 
 use ferrimq_remoting::command::{FLAG_ONEWAY, FLAG_RESPONSE};
 use ferrimq_remoting::{RemotingCommand, ResponseCode};
@@ -220,13 +222,22 @@ impl Dispatcher {
             return;
         };
         let dispatcher = Arc::clone(self);
-        tokio::spawn(async move {
+        let mut handling: BoxFuture<'static, ()> = Box::pin(async move {
             let response = dispatcher.table.respond(request, channel.clone()).await;
             if let Some(response) = response {
                 send_reply(&channel, response).await;
             }
             drop(permit);
         });
+        // Most requests (a send under ASYNC_FLUSH, an offset query) complete without waiting:
+        // run them right here on the connection's reader, and only give the ones that must wait
+        // (long polling, SYNC_FLUSH, a full write queue) a task of their own. This saves a task
+        // and a cross-thread wake-up per request. Polling first with a no-op waker is sound:
+        // the task's first poll registers its own waker with whatever the future waits on.
+        let mut first_poll = Context::from_waker(Waker::noop());
+        if handling.as_mut().poll(&mut first_poll).is_pending() {
+            tokio::spawn(handling);
+        }
     }
 
     /// Waits until no request is in flight, or `deadline`; true when all finished.

@@ -132,6 +132,42 @@ async fn unknown_code_is_answered_not_supported_with_the_java_remark() {
 }
 
 #[tokio::test]
+async fn a_client_can_force_its_serialize_type_on_every_request() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    let table = DispatchTable::new().route(ECHO, move |request: RemotingCommand, channel| {
+        record.lock().unwrap().push(request.serialize_type);
+        echo(request, channel)
+    });
+    let (server, _) = start(loopback_config(), table).await;
+    let addr = server.local_addr().to_string();
+    for (forced, expected) in [
+        (None, SerializeType::Json),
+        (Some(SerializeType::RocketMq), SerializeType::RocketMq),
+        (Some(SerializeType::Json), SerializeType::Json),
+    ] {
+        let config = ClientConfig {
+            serialize_type: forced,
+            ..ClientConfig::default()
+        };
+        let client = RemotingClient::new(config, DispatchTable::new());
+        let request = RemotingCommand::request(ECHO, 0).with_ext_field("k", "v");
+        let response = client.invoke(&addr, request, SOON).await.expect("answered");
+        assert_eq!(response.serialize_type, expected);
+        client
+            .invoke_oneway(&addr, RemotingCommand::request(ECHO, 0))
+            .await
+            .expect("sent");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    use SerializeType::{Json, RocketMq};
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [Json, Json, RocketMq, RocketMq, Json, Json]
+    );
+}
+
+#[tokio::test]
 async fn each_serialize_type_is_answered_in_kind() {
     let (server, _) = start(loopback_config(), DispatchTable::new().route(ECHO, echo)).await;
     let mut peer = RawPeer::connect(server.local_addr()).await;
