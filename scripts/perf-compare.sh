@@ -220,6 +220,8 @@ run_one() {
   rss=$(peak_kb "$dir/mem.txt" VmRSS)
   anon=$(peak_kb "$dir/mem.txt" RssAnon)
   stop_all
+  # A run's store is gigabytes: drop it now, not at exit, or a full run fills the disk.
+  [[ ${PC_KEEP:-0} == 1 ]] || rm -rf "$dir/store" "$dir/slave/store"
   python3 - "$impl" "$wl" "$round" "$first" "$rss" "$anon" "$report" >>"$OUT/runs.jsonl" <<'PY'
 import json, sys
 impl, wl, rnd, first, rss, anon, path = sys.argv[1:]

@@ -366,6 +366,28 @@ impl MappedFile {
                 .is_ok()
     }
 
+    /// Drops this process's page-table entries for `[pos, pos + len)` (`MADV_DONTNEED`), so
+    /// pages the broker wrote long ago stop counting in its resident memory. The bytes are not
+    /// touched: this is a shared file mapping, so the pages stay in the kernel's page cache
+    /// (dirty ones are still written back) and the next access maps them again with a minor
+    /// fault. False when the kernel refuses.
+    pub fn release(&self, pos: usize, len: usize) -> bool {
+        let len = len.min(self.size.saturating_sub(pos));
+        if len == 0 {
+            return true;
+        }
+        // SAFETY: `self.map` is a MAP_SHARED mapping of `self.file` (see `open`). For such a
+        // mapping MADV_DONTNEED only unmaps pages: their contents live on in the page cache, so
+        // every later read through the mapping (including through slices handed out before
+        // this call) sees the same bytes, and a dirty page's dirty state moves to the page
+        // cache. No memory is freed under a live reference; the range is inside the map.
+        let advised = unsafe {
+            self.map
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, pos, len)
+        };
+        advised.is_ok()
+    }
+
     /// Marks the file for deletion; it is unlinked when the last reference drops.
     pub fn mark_deleted(&self) {
         self.delete_on_drop.store(true, Ordering::Release);
