@@ -309,3 +309,31 @@ fn expired_files_go_but_never_the_newest_and_held_files_stay_readable() {
         vec![70, 60]
     );
 }
+
+fn resident_file_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("RssFile:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// A flush leaves only the newest entries mapped; old ones still answer queries.
+#[test]
+fn flushed_entries_stop_counting_as_resident_and_stay_queryable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (slots, max) = (1024u32, 1_000_000u32);
+    let f = IndexFile::create(&dir.path().join("20231114221320000"), slots, max, None).unwrap();
+    for i in 0..900_000i64 {
+        assert!(f.put_key(&format!("T#k{i}"), i * 100, T0 + i));
+    }
+    let before = resident_file_kib();
+    f.flush().unwrap();
+    let after = resident_file_kib();
+    // 900,000 entries of 20 bytes = 17.2 MiB written; all but the newest 1 MiB released.
+    assert!(
+        before.saturating_sub(after) >= 12 * 1024,
+        "RssFile {before} KiB -> {after} KiB"
+    );
+    let mut out = Vec::new();
+    f.select("T#k7", 4, T0, T0 + 1_000_000, &mut out);
+    assert_eq!(out, vec![700], "an entry from a released page is read back");
+}

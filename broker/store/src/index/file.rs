@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use memmap2::MmapMut;
+use memmap2::{MmapMut, UncheckedAdvice};
 
 use crate::error::{Result, StoreError};
+use crate::flush::OS_PAGE_SIZE;
 use crate::mapped_file::sync_dir;
 use crate::record::java_string_hash;
 
@@ -27,6 +28,9 @@ pub const HEADER_SIZE: usize = 40;
 pub const SLOT_SIZE: usize = 4;
 /// Index entry length in bytes.
 pub const ENTRY_SIZE: usize = 20;
+
+/// Bytes of the newest entries that stay mapped after a flush (see [`IndexFile::flush`]).
+const KEEP_ENTRY_BYTES: usize = 1 << 20;
 
 /// The decoded 40-byte header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -281,7 +285,9 @@ impl IndexFile {
         }
     }
 
-    /// Makes the file durable (a no-op when nothing was put since the last flush).
+    /// Makes the file durable (a no-op when nothing was put since the last flush), then
+    /// releases this process's mapping of the entries older than the newest
+    /// [`KEEP_ENTRY_BYTES`] (they stay in the page cache).
     pub fn flush(&self) -> Result<()> {
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return Ok(());
@@ -290,7 +296,14 @@ impl IndexFile {
         map.flush().map_err(|e| {
             self.dirty.store(true, Ordering::Release);
             StoreError::io(&self.path, e)
-        })
+        })?;
+        let written = self.entry_pos(IndexHeader::decode(&map[..HEADER_SIZE]).index_count);
+        release_entries_before(
+            &map,
+            self.entry_pos(0),
+            written.saturating_sub(KEEP_ENTRY_BYTES),
+        );
+        Ok(())
     }
 
     /// Marks the file for deletion; it is unlinked when the last reference drops.
@@ -307,6 +320,28 @@ impl Drop for IndexFile {
                 Err(e) => tracing::warn!(path = %self.path.display(), error = %e, "delete failed"),
             }
         }
+    }
+}
+
+/// Whole pages of `[from, to)` in `map` stop counting in this process's resident memory
+/// (`MADV_DONTNEED`). Entries are appended in order and, once flushed, only read by key
+/// queries, which map a page again with a minor fault; without this a busy index file would
+/// keep up to its full 400 MB resident.
+fn release_entries_before(map: &MmapMut, from: usize, to: usize) {
+    let start = from.next_multiple_of(OS_PAGE_SIZE);
+    let end = to - to % OS_PAGE_SIZE;
+    if end <= start {
+        return;
+    }
+    // SAFETY: `map` is a MAP_SHARED mapping of the index file (`MmapMut::map_mut`) and the
+    // range lies inside it. For a shared file mapping MADV_DONTNEED only drops page-table
+    // entries: the bytes stay in the page cache (the range was just flushed, and a dirty page
+    // would keep its dirty state there), so every later access reads the same contents. The
+    // caller holds the read lock, so no entry is being written meanwhile.
+    let advised =
+        unsafe { map.unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start) };
+    if let Err(e) = advised {
+        tracing::debug!(error = %e, "index pages not released");
     }
 }
 
