@@ -55,12 +55,22 @@ struct Core {
     dispatcher: Dispatcher,
     cleaner: Cleaner,
     checkpoint: Checkpoint,
+    /// `flushConsumeQueueLeastPages` for the periodic, not thorough, queue flushes.
+    queue_flush_least_pages: usize,
 }
 
 impl Core {
-    fn flush_logics(&self) -> Result<()> {
+    /// Flushes queues, index and checkpoint. Only a `thorough` flush makes every queue unit
+    /// durable, so only it advances the checkpoint's logics timestamp (recovery after a crash
+    /// re-dispatches from the checkpoint, rebuilding any queue units the disk did not get).
+    fn flush_logics(&self, thorough: bool) -> Result<()> {
         let logics_ts = self.dispatcher.last_store_timestamp();
-        self.queues.flush()?;
+        let least_pages = if thorough {
+            0
+        } else {
+            self.queue_flush_least_pages
+        };
+        self.queues.flush(least_pages)?;
         let index_ts = match &self.index {
             Some(i) => i.flush()?,
             None => None,
@@ -68,7 +78,7 @@ impl Core {
         let physic_ts = self.log.flushed_store_timestamp();
         self.checkpoint.update(|c| {
             c.physic_msg_timestamp = c.physic_msg_timestamp.max(physic_ts);
-            if logics_ts > 0 {
+            if thorough && logics_ts > 0 {
                 c.logics_msg_timestamp = logics_ts;
             }
             c.index_msg_timestamp = index_ts.unwrap_or(c.logics_msg_timestamp);
@@ -83,8 +93,8 @@ impl Core {
 }
 
 impl housekeeping::Jobs for Core {
-    fn flush_logics(&self) -> Result<()> {
-        Core::flush_logics(self)
+    fn flush_logics(&self, thorough: bool) -> Result<()> {
+        Core::flush_logics(self, thorough)
     }
     fn clean(&self) -> Result<()> {
         Core::clean(self).map(|_| ())
@@ -174,14 +184,16 @@ impl MessageStore {
             dispatcher,
             cleaner,
             checkpoint,
+            queue_flush_least_pages: config.flush_consume_queue_least_pages,
         });
-        core.flush_logics()?;
-        let housekeeping = housekeeping::Housekeeping::start(
-            core.clone(),
-            config.flush_interval_consume_queue,
-            config.clean_resource_interval,
-        )
-        .map_err(|e| StoreError::io("store-housekeeping thread", e))?;
+        core.flush_logics(true)?;
+        let periods = housekeeping::Periods {
+            flush: config.flush_interval_consume_queue,
+            thorough_flush: config.flush_consume_queue_thorough_interval,
+            clean: config.clean_resource_interval,
+        };
+        let housekeeping = housekeeping::Housekeeping::start(core.clone(), periods)
+            .map_err(|e| StoreError::io("store-housekeeping thread", e))?;
         Ok(MessageStore {
             limits: config.read_limits(),
             config,
@@ -407,9 +419,9 @@ impl MessageStore {
         self.core.clean()
     }
 
-    /// Flushes queues and index and writes the checkpoint now.
+    /// Flushes queues (every written unit) and index and writes the checkpoint now.
     pub fn flush_logics(&self) -> Result<()> {
-        self.core.flush_logics()
+        self.core.flush_logics(true)
     }
 
     /// Clean shutdown: refuse appends, final CommitLog flush, dispatch the rest, flush
@@ -425,7 +437,7 @@ impl MessageStore {
         self.core.dispatcher.shutdown();
         flushed?;
         closed?;
-        self.core.flush_logics()?;
+        self.core.flush_logics(true)?;
         if let Some(abort) = self.abort.lock().unwrap_or_else(|p| p.into_inner()).take() {
             abort.clear()?;
         }

@@ -55,7 +55,7 @@ fn units_roll_across_files_and_survive_reopen() {
         "a read stops at the file end"
     );
     assert_eq!(cq.max_physic_end(), Some(1000));
-    cq.flush().unwrap();
+    cq.flush(0).unwrap();
     drop(cq);
 
     let raw = std::fs::read(dir.path().join("T/1/00000000000000000080")).unwrap();
@@ -139,7 +139,7 @@ fn torn_tail_is_cut_and_zeroed() {
     for i in 0..6 {
         cq.put(i, unit(i)).unwrap();
     }
-    cq.flush().unwrap();
+    cq.flush(0).unwrap();
     drop(cq);
     // Unit 6 half written (negative offset) with garbage behind it.
     let f2 = dir.path().join("T/1/00000000000000000080");

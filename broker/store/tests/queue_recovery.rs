@@ -274,3 +274,75 @@ fn units_ahead_of_a_truncated_commit_log_are_cut_back() {
     let got = store.get_message("Q", 0, 20, 1, None, &AcceptAll);
     assert_eq!(MessageView::new(&got.messages[0]).unwrap().body(), b"new");
 }
+
+/// `flushConsumeQueueLeastPages`: the periodic flush leaves a queue file with fewer dirty pages
+/// alone, so it must not advance the checkpoint's logics timestamp. Here queue 1's few units
+/// (CommitLog file 0) are never synced while queue 0 passes the minimum and is; 3 s later (the
+/// recovery margin) a power loss must still rebuild queue 1 from file 0.
+#[test]
+fn periodic_flushes_below_the_page_minimum_leave_units_to_recovery() {
+    let live = tempfile::tempdir().unwrap();
+    let seam = Arc::new(RecordingSeam::default());
+    let big_queues = |mut c: StoreConfig| {
+        c.mapped_file_size_consume_queue = 1000 * 20;
+        c
+    };
+    let mut c = big_queues(config(live.path(), FlushPolicy::SYNC_DEFAULT));
+    c.flush_interval_consume_queue = Duration::from_millis(10);
+    c.flush_consume_queue_thorough_interval = Duration::from_secs(3600);
+    let hooks = StoreHooks {
+        seam: seam.clone(),
+        ..StoreHooks::default()
+    };
+    let store = MessageStore::open_with(c, hooks).unwrap();
+    let mut want = put(&store, 1, 0..10, 100);
+    want.extend(put(&store, 0, 0..40, 1000)); // rolls the CommitLog on to file 2
+    std::thread::sleep(Duration::from_millis(3200));
+    want.extend(put(&store, 0, 40..500, 100)); // queue 0: 500 units, past 2 pages
+    std::thread::sleep(Duration::from_millis(200)); // many periodic flushes
+    let unit_file = |q: i32| {
+        live.path()
+            .join(format!("consumequeue/Q/{q}/00000000000000000000"))
+    };
+    assert!(seam.watermark(&unit_file(0)) >= 8192, "queue 0 synced");
+    assert_eq!(
+        seam.watermark(&unit_file(1)),
+        0,
+        "queue 1: under 2 dirty pages"
+    );
+    let marks = seam.snapshot();
+    let image = tempfile::tempdir().unwrap();
+    crash_image(live.path(), image.path(), &marks, Lost::Garbage);
+    drop(store);
+
+    let store = MessageStore::open(big_queues(config(image.path(), FlushPolicy::ASYNC_DEFAULT)));
+    let store = store.unwrap();
+    assert!(store.open_report().abnormal);
+    assert_eq!(contents(&store), want, "every unit rebuilt");
+    store.shutdown().unwrap();
+}
+
+/// Appends one message per `i` to queue `q` with a `size`-byte body; returns what
+/// [`contents`] should then show for them.
+fn put(
+    store: &MessageStore,
+    q: i32,
+    ids: std::ops::Range<u64>,
+    size: usize,
+) -> BTreeMap<(i32, u64), String> {
+    let mut want = BTreeMap::new();
+    for i in ids {
+        let body = format!("{q}-{i:<width$}", width = size - 2);
+        let m = MessageRecord::builder("Q", body.clone().into_bytes())
+            .queue_id(q)
+            .build()
+            .unwrap();
+        let r = store.append(&m).unwrap();
+        if let Some(w) = r.flush {
+            w.wait().unwrap();
+        }
+        assert!(store.wait_dispatched(r.physical_offset + r.size as u64, WAIT));
+        want.insert((q, i), body);
+    }
+    want
+}

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::consume_queue::unit::{CqUnit, UNIT_SIZE};
 use crate::error::{Result, StoreError};
+use crate::flush::OS_PAGE_SIZE;
 use crate::mapped_file::{self, MappedFile};
 use crate::seam::SharedSeam;
 
@@ -317,15 +318,25 @@ impl ConsumeQueue {
         None
     }
 
-    /// Makes every written unit durable.
-    pub fn flush(&self) -> Result<()> {
-        for f in self.files().iter().rev() {
-            if f.flushed_position() >= f.wrote_position() {
+    /// Makes written units durable: every filled file, and the active file once at least
+    /// `min_pages` 4 KiB pages of it are dirty (`0`: every written unit). Returns true when
+    /// nothing written is left unsynced.
+    pub fn flush(&self, min_pages: usize) -> Result<bool> {
+        let files = self.files();
+        let mut all = true;
+        for (i, f) in files.iter().enumerate().rev() {
+            let (wrote, flushed) = (f.wrote_position(), f.flushed_position());
+            if flushed >= wrote {
                 break;
+            }
+            let active = i + 1 == files.len() && wrote < f.size();
+            if active && wrote / OS_PAGE_SIZE - flushed / OS_PAGE_SIZE < min_pages {
+                all = false;
+                continue;
             }
             f.flush()?;
         }
-        Ok(())
+        Ok(all)
     }
 
     /// Sets the minimum logical offset to the first real unit pointing at or above

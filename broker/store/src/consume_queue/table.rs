@@ -115,10 +115,11 @@ impl ConsumeQueueTable {
             .collect()
     }
 
-    /// Flushes every queue.
-    pub fn flush(&self) -> Result<()> {
+    /// Flushes every queue per [`ConsumeQueue::flush`]; `min_pages == 0` makes every written
+    /// unit durable.
+    pub fn flush(&self, min_pages: usize) -> Result<()> {
         for q in self.all() {
-            q.flush()?;
+            q.flush(min_pages)?;
         }
         Ok(())
     }

@@ -30,6 +30,12 @@ pub struct StoreConfig {
     pub flush_disk_type: FlushPolicy,
     /// `flushIntervalConsumeQueue` (1 s): how often queues, index and checkpoint are flushed.
     pub flush_interval_consume_queue: Duration,
+    /// `flushConsumeQueueLeastPages` (2): a queue's active file is flushed once this many 4 KiB
+    /// pages are dirty (a filled file always is).
+    pub flush_consume_queue_least_pages: usize,
+    /// `flushConsumeQueueThoroughInterval` (60 s): a flush of every dirty byte at least this
+    /// often; only such a flush advances the checkpoint's logics timestamp.
+    pub flush_consume_queue_thorough_interval: Duration,
     /// `cleanResourceInterval` (10 s).
     pub clean_resource_interval: Duration,
     /// `messageIndexEnable` (true).
@@ -79,6 +85,8 @@ impl StoreConfig {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             flush_disk_type: FlushPolicy::ASYNC_DEFAULT,
             flush_interval_consume_queue: Duration::from_millis(1000),
+            flush_consume_queue_least_pages: 2,
+            flush_consume_queue_thorough_interval: Duration::from_millis(60_000),
             clean_resource_interval: Duration::from_millis(10_000),
             message_index_enable: true,
             max_hash_slot_num: 5_000_000,
@@ -234,6 +242,8 @@ impl From<&ferrimq_config::StoreConfig> for StoreConfig {
             max_message_size: t.max_message_size as usize,
             flush_disk_type,
             flush_interval_consume_queue: ms(t.flush_interval_consume_queue),
+            flush_consume_queue_least_pages: t.flush_consume_queue_least_pages as usize,
+            flush_consume_queue_thorough_interval: ms(t.flush_consume_queue_thorough_interval),
             clean_resource_interval: ms(t.clean_resource_interval),
             message_index_enable: t.message_index_enable,
             max_hash_slot_num: t.max_hash_slot_num,

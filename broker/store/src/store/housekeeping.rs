@@ -1,6 +1,7 @@
 //! The store's periodic work on one thread: flush ConsumeQueues and index files and advance
-//! the checkpoint (every `flushIntervalConsumeQueue`), and run cleanup (every
-//! `cleanResourceInterval`).
+//! the checkpoint (every `flushIntervalConsumeQueue`; a thorough flush, ignoring
+//! `flushConsumeQueueLeastPages`, every `flushConsumeQueueThoroughInterval`), and run cleanup
+//! (every `cleanResourceInterval`).
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -10,8 +11,8 @@ use crate::error::Result;
 
 /// The jobs, implemented by the store's shared core.
 pub(crate) trait Jobs: Send + Sync + 'static {
-    /// Flush queues, index and checkpoint.
-    fn flush_logics(&self) -> Result<()>;
+    /// Flush queues, index and checkpoint; `thorough` flushes every written queue unit.
+    fn flush_logics(&self, thorough: bool) -> Result<()>;
     /// One cleanup pass.
     fn clean(&self) -> Result<()>;
 }
@@ -29,16 +30,12 @@ pub(crate) struct Housekeeping {
 }
 
 impl Housekeeping {
-    pub(crate) fn start(
-        jobs: Arc<dyn Jobs>,
-        flush_every: Duration,
-        clean_every: Duration,
-    ) -> std::io::Result<Self> {
+    pub(crate) fn start(jobs: Arc<dyn Jobs>, every: Periods) -> std::io::Result<Self> {
         let stop = Arc::new(Stop::default());
         let s = stop.clone();
         let thread = std::thread::Builder::new()
             .name("store-housekeeping".into())
-            .spawn(move || run(&*jobs, &s, flush_every, clean_every))?;
+            .spawn(move || run(&*jobs, &s, every))?;
         Ok(Housekeeping {
             stop,
             thread: Mutex::new(Some(thread)),
@@ -55,23 +52,35 @@ impl Housekeeping {
     }
 }
 
-fn run(jobs: &dyn Jobs, stop: &Stop, flush_every: Duration, clean_every: Duration) {
-    let mut last_clean = Instant::now();
+/// How often each job runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Periods {
+    pub flush: Duration,
+    pub thorough_flush: Duration,
+    pub clean: Duration,
+}
+
+fn run(jobs: &dyn Jobs, stop: &Stop, every: Periods) {
+    let (mut last_clean, mut last_thorough) = (Instant::now(), Instant::now());
     loop {
         {
             let guard = stop.stopped.lock().unwrap_or_else(|p| p.into_inner());
             let (guard, _) = stop
                 .cond
-                .wait_timeout_while(guard, flush_every, |s| !*s)
+                .wait_timeout_while(guard, every.flush, |s| !*s)
                 .unwrap_or_else(|p| p.into_inner());
             if *guard {
                 return;
             }
         }
-        if let Err(e) = jobs.flush_logics() {
+        let thorough = last_thorough.elapsed() >= every.thorough_flush;
+        if thorough {
+            last_thorough = Instant::now();
+        }
+        if let Err(e) = jobs.flush_logics(thorough) {
             tracing::error!(error = %e, "flushing consume queues / index / checkpoint failed");
         }
-        if last_clean.elapsed() >= clean_every {
+        if last_clean.elapsed() >= every.clean {
             last_clean = Instant::now();
             if let Err(e) = jobs.clean() {
                 tracing::error!(error = %e, "cleanup pass failed");
