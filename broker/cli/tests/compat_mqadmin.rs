@@ -59,6 +59,7 @@ fn check_cluster_and_topics(
     let want =
         format!("TopicConfig [topicName={topic}, readQueueNums=4, writeQueueNums=4, perm=RW-");
     assert!(created.contains(&want), "updateTopic create:\n{created}");
+    assert_stored_queues(node, topic, (4, 4));
     let updated = mqadmin(
         java,
         home,
@@ -78,6 +79,7 @@ fn check_cluster_and_topics(
     let want =
         format!("TopicConfig [topicName={topic}, readQueueNums=8, writeQueueNums=6, perm=RW-");
     assert!(updated.contains(&want), "updateTopic update:\n{updated}");
+    assert_stored_queues(node, topic, (8, 6));
 
     let topics = mqadmin(java, home, &namesrv, &["topicList"])?;
     let listed: Vec<&str> = topics.lines().map(str::trim).collect();
@@ -86,6 +88,26 @@ fn check_cluster_and_topics(
         "topicList:\n{topics}"
     );
     Ok(())
+}
+
+/// The broker applied (and persisted) the queue counts, not just echoed the request: its
+/// topics.json holds (readQueueNums, writeQueueNums) for `topic`, with perm RW (6).
+fn assert_stored_queues(node: &Standalone, topic: &str, queues: (u64, u64)) {
+    let path = node.dir.path().join("data/store/config/topics.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let config = &doc["topicConfigTable"][topic];
+    let stored = (
+        config["readQueueNums"].as_u64(),
+        config["writeQueueNums"].as_u64(),
+        config["perm"].as_u64(),
+    );
+    assert_eq!(
+        stored,
+        (Some(queues.0), Some(queues.1), Some(6)),
+        "{}:\n{text}",
+        path.display()
+    );
 }
 
 /// topicStatus of the 6-write-queue empty topic and consumerProgress of the offsets group.
