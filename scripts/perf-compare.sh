@@ -16,6 +16,8 @@
 #   javacli   `async` driven by the official Java client instead of ours        -> msgs/s, p99
 #   rate      ASYNC_FLUSH at a fixed rate (PC_RATE msgs/s), latency from intended send time -> p99
 #   e2e       produce + long-poll consume at PC_E2E_RATE msgs/s                 -> end-to-end p99
+#   pushe2e   the same with the official Java client: DefaultMQPushConsumer and producers in one
+#             JVM (e2e/java/.../BenchPushE2e.java)                               -> end-to-end p99
 #   topics    `async` spread over 1,000 topics (compare with `async` on 1 topic) -> msgs/s
 #   batch     async batch sends of 32 x 1 KB, 8 producers                       -> MB/s vs fio
 #   ha        SYNC_MASTER + a slave (both brokers), 64 producers                -> msgs/s, p99
@@ -32,7 +34,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 QUICK=0
 OUT=""
-ONLY="async,sync,javacli,rate,e2e,topics,batch,ha"
+ONLY="async,sync,javacli,rate,e2e,pushe2e,topics,batch,ha"
 while [[ $# -gt 0 ]]; do
   case $1 in
     --quick) QUICK=1 ;;
@@ -263,6 +265,12 @@ run_load() { # workload report dir
         >"$dir/javacli.out"
       # The 5.3 client's shaded logback prints its status to stdout: the report is the JSON line.
       grep '^{' "$dir/javacli.out" | tail -n 1 >"$report" ;;
+    pushe2e)
+      "$FERRIMQ" bench produce --namesrv "$ns" --topic PerfP --duration 1s --warmup 0s --producers 1 --quiet --json /dev/null
+      java -Xms512m -Xmx512m -XX:+UseG1GC -Duser.home="$WORK/home" -cp "$CP" io.ferrimq.compat.BenchPushE2e \
+        --namesrv "$ns" --topic PerfP --producers 8 --size 1024 --rate "$E2E_RATE" \
+        --seconds "${DURATION%s}" --warmup "${WARMUP%s}" >"$dir/pushe2e.out"
+      grep '^{' "$dir/pushe2e.out" | tail -n 1 >"$report" ;;
     *) die "unknown workload $wl" ;;
   esac 2>>"$dir/bench.err" || log "load generator failed for $wl (see $dir/bench.err)"
 }

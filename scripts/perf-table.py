@@ -31,6 +31,9 @@ def metrics(run):
     if run["workload"] == "javacli":
         return {"msgs_per_s": report["msgs_per_s"], "mb_per_s": report["mb_per_s"],
                 "p99_ms": report["p99_us"] / 1000.0, "failed": report["errors"]}
+    if run["workload"] == "pushe2e":
+        return {"e2e_p99_ms": report["e2e_p99_us"] / 1000.0, "missing": report["missing"],
+                "failed": report["failed"]}
     out = produce_metrics(report)
     if run["workload"] == "e2e":
         out["e2e_p99_ms"] = report["consume"]["e2e_latency"]["p99_ms"]
@@ -89,6 +92,8 @@ def main():
         figure(runs, "ferrimq", "async", "p99_ms"), figure(runs, "java", "async", "p99_ms"), "")
     add("end-to-end p99, long-poll consumer (ms)",
         figure(runs, "ferrimq", "e2e", "e2e_p99_ms"), figure(runs, "java", "e2e", "e2e_p99_ms"), "")
+    add("end-to-end p99, official Java push consumer (ms)",
+        figure(runs, "ferrimq", "pushe2e", "e2e_p99_ms"), figure(runs, "java", "pushe2e", "e2e_p99_ms"), "")
     add("throughput, 1,000 topics (msgs/s)",
         figure(runs, "ferrimq", "topics", "msgs_per_s"), figure(runs, "java", "topics", "msgs_per_s"), "")
     add("batched produce 32 x 1 KB (MB/s)",

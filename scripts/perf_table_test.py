@@ -18,6 +18,12 @@ def produce(msgs, mb, p99):
                          "send_latency": {"p99_ms": p99}}}
 
 
+def push_e2e(p99_us):
+    return {"tool": "java-push-consumer", "e2e_p50_us": 500, "e2e_p99_us": p99_us, "e2e_p999_us": 9000,
+            "e2e_max_us": 9000, "measured": 20000, "sent": 25000, "acknowledged": 25000,
+            "received": 25000, "failed": 0, "duplicates": 0, "missing": 0}
+
+
 def run(impl, workload, rnd, report, rss=0, anon=0, first=None):
     return {"impl": impl, "workload": workload, "round": rnd, "first_send_ms": first,
             "peak_rss_kb": rss, "peak_anon_kb": anon, "report": report}
@@ -33,6 +39,9 @@ RUNS = [
     run("ferrimq", "batch", 1, produce(500000, 512.0, 40.0)),
     run("java", "javacli", 1, {"msgs_per_s": 5000, "mb_per_s": 5.0, "p99_us": 9000, "errors": 0}),
     run("ferrimq", "javacli", 1, {"error": "the load generator failed"}),
+    run("ferrimq", "pushe2e", 1, push_e2e(1000)),
+    run("ferrimq", "pushe2e", 2, push_e2e(3000)),
+    run("java", "pushe2e", 1, push_e2e(6000)),
     {"impl": "java", "workload": "ha", "round": 1, "unavailable": True},
 ]
 
@@ -59,6 +68,9 @@ class PerfTableTest(unittest.TestCase):
         self.assertEqual((p99["ferrimq"], p99["java"]), (7.0, 13.0))
         rss = rows["peak resident memory under load, VmRSS (MiB)"]
         self.assertEqual((rss["ferrimq"], rss["java"], rss["ratio"]), (100.0, 1000.0, 0.1))
+        push = rows["end-to-end p99, official Java push consumer (ms)"]
+        self.assertEqual((push["ferrimq"], push["java"]), (2.0, 6.0))
+        self.assertAlmostEqual(push["ratio"], 1 / 3)
         first = rows["broker spawn to first accepted send (ms)"]
         self.assertEqual((first["ferrimq"], first["java"]), (85.0, 4000.0))
 
