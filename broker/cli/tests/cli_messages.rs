@@ -6,40 +6,13 @@ mod compat_harness;
 
 use std::collections::BTreeSet;
 
-use cli_harness::{admin, client, eventually, generated_body};
+use cli_harness::{admin, client, consumed, create_topic, eventually, generated_body};
 use compat_harness::{Result, Standalone};
 use ferrimq_client::session::request;
 use ferrimq_client::{Session, SessionConfig};
 use ferrimq_remoting::header::typed::ConsumerSendMsgBackRequestHeader;
 use ferrimq_remoting::{RequestCode, ResponseCode};
 use serde_json::Value;
-
-fn create_topic(ns: &str, topic: &str, queues: &str) {
-    admin(
-        ns,
-        &[
-            "topic",
-            "create",
-            "--topic",
-            topic,
-            "--cluster",
-            "DefaultCluster",
-            "--read-queues",
-            queues,
-            "--write-queues",
-            queues,
-        ],
-    )
-    .success("topic create");
-}
-
-/// `consume --json` output: one JSON object per line.
-fn consumed(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line ({e}): {l}")))
-        .collect()
-}
 
 fn id_body(m: &Value) -> (String, String) {
     (

@@ -9,9 +9,8 @@ mod compat_harness;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use cli_harness::{admin, client, generated_body};
+use cli_harness::{client, consumed, create_topic, generated_body};
 use compat_harness::{Result, Standalone};
-use serde_json::Value;
 
 const TOPIC: &str = "KillRestart";
 const GROUP: &str = "KillRestartGroup";
@@ -35,8 +34,8 @@ fn consume(ns: &str, group: &str, count: usize) -> Vec<String> {
         "--from-beginning",
     ];
     let out = client("consume", ns, &args).success("consume");
-    out.lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("JSON line"))
+    consumed(&out)
+        .iter()
         .map(|m| m["body"].as_str().expect("body").to_owned())
         .collect()
 }
@@ -57,17 +56,7 @@ fn messages_and_persisted_offsets_survive_sigkill() -> Result<()> {
     let node = Standalone::new()?;
     let process = node.start()?;
     let ns = node.namesrv();
-    let queues = ["--read-queues", "4", "--write-queues", "4"];
-    let mut create = vec![
-        "topic",
-        "create",
-        "--topic",
-        TOPIC,
-        "--cluster",
-        "DefaultCluster",
-    ];
-    create.extend_from_slice(&queues);
-    admin(&ns, &create).success("topic create");
+    create_topic(&ns, TOPIC, "4");
     let sent = produce(&ns);
 
     let first: BTreeSet<String> = consume(&ns, GROUP, FIRST).into_iter().collect();

@@ -14,10 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use cli_harness::{admin, client, generated_body};
+use cli_harness::{client, consumed, create_topic, generated_body};
 use compat_harness::{Result, Standalone};
 use ferrimq_remoting::{FrameCodec, RemotingCommand, ResponseCode};
-use serde_json::Value;
 
 const MESSAGES: usize = 300;
 const BODY: usize = 64;
@@ -114,25 +113,6 @@ fn attack(ports: [u16; 2], done: &AtomicBool) -> usize {
     round
 }
 
-fn create_topic(ns: &str, topic: &str) {
-    admin(
-        ns,
-        &[
-            "topic",
-            "create",
-            "--topic",
-            topic,
-            "--cluster",
-            "DefaultCluster",
-            "--read-queues",
-            "4",
-            "--write-queues",
-            "4",
-        ],
-    )
-    .success("topic create");
-}
-
 fn produce(ns: &str, topic: &str) -> BTreeSet<(String, String)> {
     let count = MESSAGES.to_string();
     let size = BODY.to_string();
@@ -166,8 +146,8 @@ fn consume(ns: &str, topic: &str) -> Vec<(String, String)> {
         "--json",
     ];
     let out = client("consume", ns, &args).success("consume");
-    out.lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("JSON line"))
+    consumed(&out)
+        .iter()
         .map(|m| {
             let field = |k: &str| m[k].as_str().unwrap_or_default().to_owned();
             (field("msgId"), field("body"))
@@ -181,7 +161,7 @@ fn hostile_frames_cost_only_their_own_connection() -> Result<()> {
     let process = node.start()?;
     let ns = node.namesrv();
     let topic = "MalformedPeers";
-    create_topic(&ns, topic);
+    create_topic(&ns, topic, "4");
 
     let ports = [node.broker_port, node.namesrv_port];
     let done = Arc::new(AtomicBool::new(false));

@@ -95,3 +95,31 @@ pub fn generated_body(index: usize, size: usize) -> String {
     }
     body
 }
+
+/// `ferrimq admin topic create` of `topic` in DefaultCluster with `queues` read and write queues.
+pub fn create_topic(ns: &str, topic: &str, queues: &str) {
+    admin(
+        ns,
+        &[
+            "topic",
+            "create",
+            "--topic",
+            topic,
+            "--cluster",
+            "DefaultCluster",
+            "--read-queues",
+            queues,
+            "--write-queues",
+            queues,
+        ],
+    )
+    .success("topic create");
+}
+
+/// `consume --json` output: one JSON object per line.
+pub fn consumed(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line ({e}): {l}")))
+        .collect()
+}
