@@ -478,9 +478,12 @@ async fn consume_and_check(
         by_key.iter().map(|m| m.msg_id()).collect::<Vec<_>>(),
         vec![sample.msg_id()]
     );
-    let info = admin
-        .broker_runtime_info(&admin.cluster_masters(CLUSTER).await?[BROKER])
-        .await?;
+    // Just after start the Java broker can answer SYSTEM_ERROR (its stats snapshots are empty).
+    let master = admin.cluster_masters(CLUSTER).await?[BROKER].clone();
+    let info = eventually("runtime info", || async {
+        Ok(admin.broker_runtime_info(&master).await?)
+    })
+    .await?;
     assert!(info.contains_key("brokerVersionDesc"), "{info:?}");
     eprintln!(
         "java_broker: {} messages produced and consumed, broker {}",
