@@ -4,6 +4,7 @@
 //! arguments must fail with a clear message.
 
 mod compat_harness;
+mod ports;
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};

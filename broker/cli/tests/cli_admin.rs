@@ -4,6 +4,7 @@
 
 mod cli_harness;
 mod compat_harness;
+mod ports;
 
 use cli_harness::{admin, client, eventually};
 use compat_harness::{Result, Standalone};

@@ -3,6 +3,7 @@
 
 mod cli_harness;
 mod compat_harness;
+mod ports;
 
 use std::collections::BTreeSet;
 

@@ -10,6 +10,7 @@
 //! - tag subscription: `TagA || TagB` gets exactly those, nothing tagged TagC.
 
 mod compat_harness;
+mod ports;
 
 use compat_harness::{Java, Result, Standalone, VERSIONS, topic};
 

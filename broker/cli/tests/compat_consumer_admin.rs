@@ -13,6 +13,7 @@
 //!   message once more and mqadmin prints CR_SUCCESS.
 
 mod compat_harness;
+mod ports;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -14,11 +14,12 @@
 //! - `vip`: a producer with the VIP channel enabled (listen port - 2) sends, the messages arrive.
 
 mod compat_harness;
+mod ports;
 
 use std::net::TcpStream;
 use std::path::Path;
 
-use compat_harness::{Java, Process, Result, VERSIONS, free_port, topic};
+use compat_harness::{Java, Process, Result, VERSIONS, free_broker_port, free_port, topic};
 
 /// Every retry back-off one second.
 const FAST_DELAYS: &str =
@@ -33,22 +34,10 @@ struct Node {
     broker: Process,
 }
 
-/// A broker port whose VIP (-2) and HA (+1) neighbours are free too.
-fn broker_port() -> Result<u16> {
-    for _ in 0..50 {
-        let port = free_port()?;
-        let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
-        if port > 1026 && free(port - 2) && free(port + 1) {
-            return Ok(port);
-        }
-    }
-    Err("no port with free neighbours".into())
-}
-
 impl Node {
     fn start(extra: &str) -> Result<Node> {
         let dir = tempfile::tempdir()?;
-        let (namesrv_port, broker_port) = (free_port()?, broker_port()?);
+        let (namesrv_port, broker_port) = (free_port()?, free_broker_port()?);
         let namesrv = Process::spawn(
             &[
                 "namesrv".to_owned(),

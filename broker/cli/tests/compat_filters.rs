@@ -8,6 +8,7 @@
 //!   start fails with SYSTEM_ERROR "The broker does not support consumer to filter message by SQL92".
 
 mod compat_harness;
+mod ports;
 
 use std::path::Path;
 

@@ -5,6 +5,7 @@
 //! deleteSubGroup.
 
 mod compat_harness;
+mod ports;
 
 use std::path::Path;
 

@@ -10,6 +10,7 @@
 //!   message's topic, tags and keys.
 
 mod compat_harness;
+mod ports;
 
 use std::collections::BTreeSet;
 use std::path::Path;

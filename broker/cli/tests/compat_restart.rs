@@ -7,6 +7,7 @@
 //!   its cached routes after the NameServer was killed, and every message is read back.
 
 mod compat_harness;
+mod ports;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -10,6 +10,7 @@
 //! maxReconsumeTimes retries across the crash, nothing lost and nothing repeated.
 
 mod compat_harness;
+mod ports;
 
 use std::path::{Path, PathBuf};
 use std::process::Child;

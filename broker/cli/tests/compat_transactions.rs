@@ -8,6 +8,7 @@
 //! - the Rust `TransactionProducer`, with the same four kinds, read back by the Rust pull consumer.
 
 mod compat_harness;
+mod ports;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

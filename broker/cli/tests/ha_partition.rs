@@ -12,6 +12,7 @@
 
 mod compat_harness;
 mod ha_harness;
+mod ports;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -18,6 +18,7 @@
 
 mod compat_harness;
 mod ha_harness;
+mod ports;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -4,6 +4,7 @@
 
 mod compat_harness;
 mod ha_harness;
+mod ports;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;

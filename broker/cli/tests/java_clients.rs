@@ -9,7 +9,9 @@
 //!   It needs Java 17 and Maven: without them it prints a notice and passes, unless
 //!   `FERRIMQ_REQUIRE_JAVA=1`, which makes that a failure.
 
-use std::net::{TcpListener, TcpStream};
+mod ports;
+
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,7 +26,7 @@ struct Standalone {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(ports::free_port()?)
 }
 
 fn wait_listening(port: u16, timeout: Duration) -> bool {
@@ -41,7 +43,7 @@ fn wait_listening(port: u16, timeout: Duration) -> bool {
 impl Standalone {
     fn start() -> Result<Standalone> {
         let dir = tempfile::tempdir()?;
-        let (namesrv_port, broker_port) = (free_port()?, free_port()?);
+        let (namesrv_port, broker_port) = (free_port()?, ports::broker_port()?);
         let log = std::fs::File::create(dir.path().join("ferrimq.log"))?;
         let child = Command::new(env!("CARGO_BIN_EXE_ferrimq"))
             .arg("standalone")

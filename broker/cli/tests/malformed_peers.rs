@@ -5,6 +5,7 @@
 
 mod cli_harness;
 mod compat_harness;
+mod ports;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};

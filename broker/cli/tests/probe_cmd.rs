@@ -3,6 +3,7 @@
 //! exits non-zero.
 
 mod compat_harness;
+mod ports;
 
 use std::process::{Command, Output};
 

@@ -15,21 +15,23 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
-/// A free loopback port whose neighbours (broker -2 "vip" and +1 HA ports) are free too.
+/// A free port P whose neighbours (broker -2 "vip" and +1 HA ports) are free too, taken from
+/// 10000..20000: below Linux's ephemeral range (32768..60999), so no `bind(0)` and no outgoing
+/// connection can take a neighbour between the pick and the broker's bind. Successive calls
+/// walk the range in steps of 4 from a pid-derived start.
 pub fn free_port() -> anyhow::Result<u16> {
-    for _ in 0..50 {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        if !(1026..=65000).contains(&port) {
-            continue;
-        }
-        let neighbours_free = [port - 2, port - 1, port + 1]
-            .iter()
-            .all(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok());
-        if neighbours_free {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const SLOTS: u32 = 2_500;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let seed = std::process::id().wrapping_mul(2_654_435_761) % SLOTS;
+    let _ = NEXT.compare_exchange(u32::MAX, seed, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..SLOTS {
+        let port = (10_002 + (NEXT.fetch_add(1, Ordering::SeqCst) % SLOTS) * 4) as u16;
+        if (port - 2..=port + 1).all(|p| TcpListener::bind(("0.0.0.0", p)).is_ok()) {
             return Ok(port);
         }
     }
-    bail!("no free port with free neighbours")
+    bail!("no free port quadruple in 10000..20000")
 }
 
 /// The `ferrimq` binary to run.

@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
@@ -17,21 +17,15 @@ pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 /// The two official client lines the suite runs.
 pub const VERSIONS: [&str; 2] = ["4.9", "5.3"];
 
+/// A free listening port (see `ports`: below the ephemeral range, neighbours free too).
 pub fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(crate::ports::free_port()?)
 }
 
 /// A free port P for a broker whose neighbours are free too: the broker also binds P+1 (HA) and
-/// P-2 (VIP channel), and a neighbour taken by a concurrently running test would fail its start.
+/// P-2 (VIP channel).
 pub fn free_broker_port() -> Result<u16> {
-    let bindable = |p: u16| TcpListener::bind(("0.0.0.0", p)).is_ok();
-    for _ in 0..200 {
-        let port = free_port()?;
-        if port > 2 && port < u16::MAX && bindable(port + 1) && bindable(port - 2) {
-            return Ok(port);
-        }
-    }
-    Err("no free port P with P+1 and P-2 free".into())
+    Ok(crate::ports::broker_port()?)
 }
 
 fn listening(port: u16) -> bool {
