@@ -3,7 +3,8 @@
 # both images are `FROM scratch` with one statically linked binary (deploy/Containerfile.*).
 #
 # Usage:
-#   scripts/images.sh build   static release builds (musl) + podman build of
+#   scripts/images.sh build   static builds (musl, Cargo profile `container`: release
+#                             without debug info) + podman build of
 #                             ferrimq:dev and ferrimq-operator:dev (also tagged :<crate version>)
 #   scripts/images.sh smoke   runs each image once: `--help` of both, and
 #                             `ferrimq store demo --dir /data --messages 20000` with a volume
@@ -91,7 +92,7 @@ cargo_static() {
     [[ "$target" == "$GNU" ]] && export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static"
     # ring (rustls, in the operator) compiles C: use musl's gcc wrapper for the musl target.
     export CC_x86_64_unknown_linux_musl="${CC_x86_64_unknown_linux_musl:-musl-gcc}"
-    (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET_DIR" nice cargo build --release --locked \
+    (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET_DIR" nice cargo build --profile container --locked \
         --target "$target" -p ferrimq-cli -p ferrimq-operator \
         --bin ferrimq --bin ferrimq-operator)
 }
@@ -116,7 +117,7 @@ podman_build() {
     stage="$(mktemp -d)"
     # shellcheck disable=SC2064 # expand now: $stage is local
     trap "rm -rf '$stage'; trap - RETURN" RETURN
-    # The release profile keeps debug info for profiling; the image does not need it.
+    # The container profile builds without debug info; strip what the Rust std carries.
     strip --strip-debug -o "$stage/$(basename "$bin")" "$bin"
     mkdir -p "$stage/rootfs/var/lib/ferrimq/store" "$stage/rootfs/etc/ferrimq" "$stage/rootfs/tmp"
     chmod 1777 "$stage/rootfs/tmp"
@@ -131,8 +132,8 @@ build() {
     timed "tools" apt_install
     containers_conf
     target="$(static_target)"
-    timed "cargo build --release --target $target" cargo_static "$target"
-    dir="$TARGET_DIR/$target/release"
+    timed "cargo build --profile container --target $target" cargo_static "$target"
+    dir="$TARGET_DIR/$target/container"
     assert_static "$dir/ferrimq"
     assert_static "$dir/ferrimq-operator"
     timed "podman build ferrimq" podman_build ferrimq ferrimq "$dir/ferrimq"

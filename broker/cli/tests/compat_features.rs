@@ -135,7 +135,11 @@ fn failing_messages_land_in_the_dlq_after_exactly_max_reconsume_times() -> Resul
 #[test]
 fn orderly_consumption_keeps_key_order_through_join_and_leave() -> Result<()> {
     let node = Node::start("")?;
-    node.each_version("orderly", &[], 360)?;
+    node.each_version(
+        "orderly",
+        &["-Drocketmq.client.rebalance.waitInterval=1000".to_owned()],
+        360,
+    )?;
     node.stop()
 }
 
