@@ -259,6 +259,47 @@ async fn committed_are_visible_and_rolled_back_never() -> Result<()> {
     cluster.stop().await
 }
 
+/// A disk whose CommitLog syncs take 600 ms once armed.
+#[derive(Debug, Default)]
+struct SlowOnceArmed(std::sync::atomic::AtomicBool);
+
+impl ferrimq_store::seam::FileSeam for SlowOnceArmed {
+    fn before_sync(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let armed = self.0.load(std::sync::atomic::Ordering::SeqCst);
+        if armed && path.components().any(|c| c.as_os_str() == "commitlog") {
+            std::thread::sleep(Duration::from_millis(600));
+        }
+        Ok(())
+    }
+}
+
+/// Under SYNC_FLUSH a two-way commit is answered only once the committed message is durable,
+/// like a send.
+#[tokio::test]
+async fn sync_flush_commit_is_answered_after_the_committed_message_is_durable() -> Result<()> {
+    let seam = Arc::new(SlowOnceArmed::default());
+    let hooks = ferrimq_store::store::StoreHooks {
+        seam: Arc::clone(&seam) as Arc<dyn ferrimq_store::seam::FileSeam>,
+        ..Default::default()
+    };
+    let extra = conf("flushDiskType=SYNC_FLUSH\ntransactionCheckInterval=60000\n");
+    let cluster = Cluster::start_with(&extra, hooks).await?;
+    let addr = cluster.broker_addr();
+    let half = send_half(&cluster.client, &addr, b"durable").await?;
+    seam.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    let started = Instant::now();
+    let r = cluster.call(end_request(&half, GROUP, 8)).await?;
+    let waited = started.elapsed();
+    seam.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(r.code, 0, "{:?}", r.remark);
+    assert!(
+        waited >= Duration::from_millis(550),
+        "answered after {waited:?}, before the 600 ms sync of the committed message"
+    );
+    assert_eq!(bodies(&cluster, TOPIC), set(&["durable"]));
+    cluster.stop().await
+}
+
 #[tokio::test]
 async fn rejected_when_the_broker_refuses_transactions() -> Result<()> {
     let cluster = Cluster::start(&conf("rejectTransactionMessage=true\n")).await?;

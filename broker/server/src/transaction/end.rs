@@ -4,6 +4,9 @@
 //! group = PGROUP, queue offset = `tranStateTableOffset`). Commit writes the real message and
 //! then the op record; rollback writes only the op record; "unknown" (0) changes nothing. The
 //! request normally arrives oneway, so the response is for the rare two-way caller (and tests).
+//! A commit is answered once the committed message is as durable as a send would be (the
+//! SYNC_FLUSH wait and the SYNC_MASTER slave acknowledgement); as in the Java broker
+//! (EndTransactionProcessor.sendFinalMessage), a flush or slave timeout still answers SUCCESS.
 
 use std::sync::Arc;
 
@@ -14,9 +17,11 @@ use ferrimq_remoting::header::typed::{
 use ferrimq_remoting::{RemotingCommand, ResponseCode};
 use ferrimq_transport::HandlerResult;
 
-use super::log::{HalfMessage, TransactionLog};
+use super::log::{Durability, HalfMessage, TransactionLog};
 use super::{PROPERTY_PRODUCER_GROUP, TransactionError};
-use crate::response::reject;
+use crate::replication::Replication;
+use crate::response::{reject, store_error_response};
+use crate::send::acknowledged;
 
 /// What END_TRANSACTION did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +47,14 @@ pub struct EndTransactionProcessor {
 }
 
 impl EndTransactionProcessor {
-    /// Handles one END_TRANSACTION request.
-    pub fn handle(&self, request: &RemotingCommand) -> HandlerResult {
+    /// Handles one END_TRANSACTION request; a commit is answered once `replication` and the
+    /// flush (bounded by `flush_timeout`) acknowledged the committed message.
+    pub async fn handle(
+        &self,
+        request: &RemotingCommand,
+        replication: &Replication,
+        flush_timeout: std::time::Duration,
+    ) -> HandlerResult {
         let header: EndTransactionRequestHeader = request.decode_header()?;
         if self.slave {
             let remark = "Message store is slave mode, so end transaction is forbidden. ";
@@ -53,46 +64,59 @@ impl EndTransactionProcessor {
                 remark,
             )));
         }
-        match self.end(&header) {
-            Ok(outcome) => {
-                tracing::debug!(?outcome, msg_id = %header.msg_id,
-                    from_check = header.from_transaction_check.unwrap_or(false), "transaction ended");
-                Ok(Some(RemotingCommand::response_to(
-                    request,
-                    ResponseCode::Success,
-                )))
-            }
+        let (outcome, durability) = match self.end(&header) {
+            Ok(ended) => ended,
             Err(err) => {
                 tracing::warn!(error = %err, msg_id = %header.msg_id, "end transaction refused");
-                Ok(Some(reject(
+                return Ok(Some(reject(
                     request,
                     ResponseCode::SystemError,
                     err.to_string(),
-                )))
+                )));
+            }
+        };
+        if let Some(d) = durability {
+            match acknowledged(replication, d.flush, d.end, true, flush_timeout).await {
+                Ok(ResponseCode::Success) => {}
+                Ok(code) => tracing::warn!(?code, msg_id = %header.msg_id,
+                    "committed transaction message not acknowledged in time"),
+                Err(err) => return Ok(Some(store_error_response(request, &err))),
             }
         }
+        tracing::debug!(?outcome, msg_id = %header.msg_id,
+            from_check = header.from_transaction_check.unwrap_or(false), "transaction ended");
+        Ok(Some(RemotingCommand::response_to(
+            request,
+            ResponseCode::Success,
+        )))
     }
 
     /// Applies the decision in `header`.
-    pub fn end(&self, header: &EndTransactionRequestHeader) -> Result<Outcome, TransactionError> {
+    /// A commit also returns what its acknowledgement waits for. The op record follows the
+    /// committed message in the CommitLog, so it is never durable (or replicated) without it.
+    pub fn end(
+        &self,
+        header: &EndTransactionRequestHeader,
+    ) -> Result<(Outcome, Option<Durability>), TransactionError> {
         let decision = header.commit_or_rollback;
         if decision != TRANSACTION_COMMIT_TYPE && decision != TRANSACTION_ROLLBACK_TYPE {
             if decision != TRANSACTION_NOT_TYPE {
                 tracing::warn!(decision, "END_TRANSACTION with an unknown decision ignored");
             }
-            return Ok(Outcome::Ignored);
+            return Ok((Outcome::Ignored, None));
         }
         let half = self.log.half_at_commit_offset(header.commit_log_offset)?;
         check_matches(&half, header)?;
         if decision == TRANSACTION_ROLLBACK_TYPE {
             self.log.append_op(&half)?;
-            return Ok(Outcome::RolledBack);
+            return Ok((Outcome::RolledBack, None));
         }
-        let written = self.log.append_commit(&half)?;
+        let (written, durability) = self.log.append_commit(&half)?;
         self.log.append_op(&half)?;
-        Ok(Outcome::Committed {
+        let outcome = Outcome::Committed {
             commit_log_offset: written.commit_log_offset,
-        })
+        };
+        Ok((outcome, Some(durability)))
     }
 }
 
@@ -134,11 +158,13 @@ pub(crate) fn route_transactions(
         log: Arc::new(log),
         slave: !config.broker.broker_role.is_master(),
     });
+    let replication = Arc::clone(&h.ha);
+    let flush_timeout = std::time::Duration::from_millis(config.store.sync_flush_timeout);
     table.insert(
         RequestCode::EndTransaction,
         move |req: RemotingCommand, _ch| {
-            let result = end.handle(&req);
-            async move { result }
+            let (end, replication) = (Arc::clone(&end), Arc::clone(&replication));
+            async move { end.handle(&req, &replication, flush_timeout).await }
         },
     );
     let producers = Arc::clone(&h.producers);

@@ -144,6 +144,15 @@ pub struct Appended {
     pub queue_offset: i64,
 }
 
+/// What a committed message's acknowledgement waits for.
+#[derive(Debug)]
+pub struct Durability {
+    /// The SYNC_FLUSH wait (`None` under ASYNC_FLUSH).
+    pub flush: Option<ferrimq_store::flush::FlushWait>,
+    /// Commit-log offset past the message (what SYNC_MASTER replication must reach).
+    pub end: u64,
+}
+
 /// One op record: the half queue offsets it resolves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpRecord {
@@ -262,7 +271,12 @@ impl TransactionLog {
     /// Writes the committed message to its real topic and queue: REAL_TOPIC, REAL_QID and
     /// TRAN_MSG cleared, transaction bits = COMMIT, preparedTransactionOffset = the half's
     /// commit-log offset.
-    pub fn append_commit(&self, half: &HalfMessage) -> Result<Appended, TransactionError> {
+    /// Returns where it went and what to await before acknowledging it (the SYNC_FLUSH wait and
+    /// the end offset replication must reach).
+    pub fn append_commit(
+        &self,
+        half: &HalfMessage,
+    ) -> Result<(Appended, Durability), TransactionError> {
         let (topic, queue) = half.real_destination()?;
         let mut props = half.properties.clone();
         props.remove(PROPERTY_REAL_TOPIC);
@@ -274,7 +288,22 @@ impl TransactionLog {
             .sys_flag(flags)
             .prepared_transaction_offset(half.commit_log_offset);
         let record = half.build(builder)?;
-        self.append(&record, "committed message")
+        let r = self
+            .store
+            .append(&record)
+            .map_err(|source| TransactionError::Store {
+                what: "committed message",
+                source,
+            })?;
+        let appended = Appended {
+            commit_log_offset: r.physical_offset as i64,
+            queue_offset: r.queue_offset,
+        };
+        let durability = Durability {
+            flush: r.flush,
+            end: r.physical_offset + r.size as u64,
+        };
+        Ok((appended, durability))
     }
 
     /// Appends a copy of `half` with `props` at the end of the half queue.
