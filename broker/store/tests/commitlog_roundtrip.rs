@@ -198,7 +198,16 @@ fn batch_gets_consecutive_offsets_in_one_file() {
         assert_eq!(v.body(), &batch[i].body()[..]);
         expect += *size as u64;
     }
-    assert_eq!(put.msg_ids().split(',').count(), 4);
+    let ids = put.msg_ids();
+    let offsets: Vec<i64> = ids
+        .split(',')
+        .map(|id| ferrimq_store::record::msg_id::decode(id).unwrap().1)
+        .collect();
+    let expected: Vec<i64> = put.records.iter().map(|(o, _)| *o as i64).collect();
+    assert_eq!(
+        offsets, expected,
+        "one offsetMsgId per record, in order: {ids}"
+    );
     assert_eq!(log.queue_offset("TopicTest", 5), 44);
     let mixed = vec![message(1, 1), message(2, 2)];
     assert!(matches!(

@@ -76,12 +76,14 @@ pub struct AppendBatchResult {
 impl AppendBatchResult {
     /// The comma-joined offsetMsgIds, as the broker returns for a batch.
     pub fn msg_ids(&self) -> String {
-        let ids: Vec<String> = self
-            .records
-            .iter()
-            .map(|(off, _)| msg_id::encode(self.store_host, *off as i64))
-            .collect();
-        ids.join(",")
+        let mut ids = String::with_capacity(self.records.len() * 57);
+        for (i, (off, _)) in self.records.iter().enumerate() {
+            if i > 0 {
+                ids.push(',');
+            }
+            msg_id::encode_into(&mut ids, self.store_host, *off as i64);
+        }
+        ids
     }
 }
 

@@ -5,7 +5,10 @@
 //! later continues from [`RecordCursor::offset`]. Records are zero-copy `Bytes`; decode them
 //! with [`MessageView::new`](crate::record::MessageView::new).
 
+use std::sync::Arc;
+
 use crate::error::{Result, StoreError};
+use crate::mapped_file::MappedFile;
 use crate::record::Decoded;
 use crate::record::view::{DecodeChecks, decode};
 
@@ -16,11 +19,29 @@ use super::commitlog::{CommitLog, StoredRecord};
 pub struct RecordCursor<'a> {
     log: &'a CommitLog,
     offset: u64,
+    /// The file the last record came from: consecutive records mostly share it, and looking
+    /// it up again would take the file list's lock and an `Arc` clone per record.
+    file: Option<Arc<MappedFile>>,
 }
 
 impl<'a> RecordCursor<'a> {
     pub(super) fn new(log: &'a CommitLog, offset: u64) -> Self {
-        RecordCursor { log, offset }
+        RecordCursor {
+            log,
+            offset,
+            file: None,
+        }
+    }
+
+    /// Points `self.file` at the file holding `self.offset`, keeping the cached one while the
+    /// offset is inside it.
+    fn seek_file(&mut self) {
+        let covers = self.file.as_ref().is_some_and(|f| {
+            self.offset >= f.base_offset() && self.offset < f.base_offset() + f.size() as u64
+        });
+        if !covers {
+            self.file = self.log.file_at(self.offset);
+        }
     }
 
     /// Offset of the next record to read.
@@ -32,7 +53,8 @@ impl<'a> RecordCursor<'a> {
     /// not a record (the cursor then stays on them).
     pub fn next_record(&mut self) -> Result<Option<StoredRecord>> {
         loop {
-            let Some(file) = self.log.file_at(self.offset) else {
+            self.seek_file();
+            let Some(file) = self.file.as_ref() else {
                 return Ok(None);
             };
             let pos = (self.offset - file.base_offset()) as usize;

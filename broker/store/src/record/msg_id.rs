@@ -4,7 +4,6 @@
 //! 32 characters for IPv4, 56 for IPv6. A 32-character id is decoded as IPv4 (as Java's
 //! `MessageDecoder.decodeMessageId` does).
 
-use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// A string that is not an offsetMsgId.
@@ -19,18 +18,28 @@ pub struct MsgIdError {
 
 /// Encodes the offsetMsgId of the record at `offset` stored by `store_host`.
 pub fn encode(store_host: SocketAddr, offset: i64) -> String {
-    let mut raw = Vec::with_capacity(28);
-    match store_host.ip() {
-        IpAddr::V4(ip) => raw.extend_from_slice(&ip.octets()),
-        IpAddr::V6(ip) => raw.extend_from_slice(&ip.octets()),
-    }
-    raw.extend_from_slice(&i32::from(store_host.port()).to_be_bytes());
-    raw.extend_from_slice(&offset.to_be_bytes());
-    let mut out = String::with_capacity(raw.len() * 2);
-    for b in raw {
-        let _ = write!(out, "{b:02X}");
-    }
+    let mut out = String::with_capacity(56);
+    encode_into(&mut out, store_host, offset);
     out
+}
+
+/// Appends the offsetMsgId of the record at `offset` to `out` (a batch answers with all of
+/// its ids in one comma-separated string).
+pub fn encode_into(out: &mut String, store_host: SocketAddr, offset: i64) {
+    match store_host.ip() {
+        IpAddr::V4(ip) => push_hex(out, &ip.octets()),
+        IpAddr::V6(ip) => push_hex(out, &ip.octets()),
+    }
+    push_hex(out, &i32::from(store_host.port()).to_be_bytes());
+    push_hex(out, &offset.to_be_bytes());
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xF)]));
+    }
 }
 
 /// Decodes an offsetMsgId into the store host and the CommitLog offset.
