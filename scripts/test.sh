@@ -5,7 +5,8 @@
 #
 # The full run installs Debian packages first (one apt-get), then fetches and builds the external
 # programs in the background (the Apache RocketMQ jars from Maven Central; kube-apiserver, etcd,
-# kubectl and helm from their Go modules) while cargo compiles, so downloads overlap compiling.
+# kubectl and helm from their Go modules; cargo-fuzz from crates.io) while cargo compiles, so
+# downloads overlap compiling. It also runs every fuzz target for 20 s (scripts/fuzz.sh).
 # Every step prints its start time and the run ends with a table of step durations.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -82,6 +83,11 @@ ensure_packages() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# cargo-fuzz from crates.io for scripts/fuzz.sh (the fuzz targets themselves need the nightly toolchain).
+cargo_fuzz() {
+  command -v cargo-fuzz >/dev/null || cargo +nightly install cargo-fuzz --locked
+}
+
 java_artifacts() {
   scripts/java-compat.sh classpath >/dev/null
   scripts/java-compat.sh scenario-classpath 4.9 >/dev/null
@@ -97,6 +103,7 @@ if [[ $quick == 0 ]]; then
   # Kubernetes programs are cached under ~/.cache/ferrimq-k8s (a cached run takes no time).
   background k8s-tools scripts/k8s-tools.sh
   background maven java_artifacts
+  background cargo-fuzz cargo_fuzz
 fi
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -108,6 +115,9 @@ cargo test --workspace --locked --no-run
 if [[ $quick == 0 ]]; then
   step "container images: podman build + smoke run"
   scripts/images.sh build && scripts/images.sh smoke
+  step "fuzzing: every cargo-fuzz target of the remoting codec, 20 s each"
+  await cargo-fuzz
+  scripts/fuzz.sh 20
   step "waiting for the Apache RocketMQ artifacts (Maven Central)"
   await maven
   export FERRIMQ_REQUIRE_JAVA=1
