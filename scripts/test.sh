@@ -83,11 +83,6 @@ ensure_packages() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# cargo-fuzz from crates.io for scripts/fuzz.sh (the fuzz targets themselves need the nightly toolchain).
-cargo_fuzz() {
-  command -v cargo-fuzz >/dev/null || cargo +nightly install cargo-fuzz --locked
-}
-
 java_artifacts() {
   scripts/java-compat.sh classpath >/dev/null
   scripts/java-compat.sh scenario-classpath 4.9 >/dev/null
@@ -103,7 +98,7 @@ if [[ $quick == 0 ]]; then
   # Kubernetes programs are cached under ~/.cache/ferrimq-k8s (a cached run takes no time).
   background k8s-tools scripts/k8s-tools.sh
   background maven java_artifacts
-  background cargo-fuzz cargo_fuzz
+  background cargo-fuzz scripts/fuzz.sh --install
 fi
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
